@@ -1,3 +1,15 @@
 //! rdpsweep: a concurrent, credential-free RDP posture scanner.
 //!
-//! See `ARCHITECTURE.md` for the code map and the invariants between modules.
+//! See `ARCHITECTURE.md` for the code map and the invariants between modules. In short:
+//! [`target`] turns strings into endpoints, [`probe`] does the network I/O and returns
+//! observations, [`analysis`] turns observations into a [`report::HostReport`], [`compat`]
+//! predicts client outcomes, and [`report`] writes the results. [`proto`], [`analysis`] and
+//! [`compat`] are sans-IO: no sockets, no files, no clock.
+
+pub mod analysis;
+pub mod client;
+pub mod compat;
+pub mod probe;
+pub mod proto;
+pub mod report;
+pub mod target;

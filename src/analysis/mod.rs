@@ -1,0 +1,3 @@
+//! Pure analysis: observations in, verdicts and findings out. No I/O, no clock (`now` is passed in).
+
+pub mod findings;

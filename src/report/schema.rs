@@ -1,0 +1,339 @@
+//! The output schema: [`HostReport`] is the single record every writer consumes.
+//!
+//! JSON is its serde form; CSV is the documented flattening in [`super::csv`]. Field names are
+//! part of the product (see `docs/output.md`): add fields, never rename them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::findings::Finding;
+
+/// The one status every host ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// An X.224 Connection Confirm came back: an RDP server.
+    Rdp,
+    /// Something answered, but not with X.224.
+    NotRdp,
+    /// The TCP connection was refused.
+    Closed,
+    /// The TCP connection timed out.
+    Filtered,
+    /// Anything else; see `error`.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Rdp => "rdp",
+            Status::NotRdp => "not_rdp",
+            Status::Closed => "closed",
+            Status::Filtered => "filtered",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// The probe stage an error or outcome belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Resolve,
+    Connect,
+    Negotiate,
+    Tls,
+    Credssp,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Resolve => "resolve",
+            Stage::Connect => "connect",
+            Stage::Negotiate => "negotiate",
+            Stage::Tls => "tls",
+            Stage::Credssp => "credssp",
+        }
+    }
+}
+
+/// What went wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub stage: Stage,
+    pub message: String,
+}
+
+/// Everything rdpsweep reports about one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    /// The target string this endpoint came from (a hostname, or the address itself).
+    pub target: String,
+    /// The address probed; absent when a name did not resolve.
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+    pub status: Status,
+    pub error: Option<ErrorInfo>,
+    pub security: Security,
+    pub tls: Option<TlsReport>,
+    pub credssp: Option<CredsspReport>,
+    pub ntlm: Option<NtlmReport>,
+    pub findings: Vec<Finding>,
+    /// Per client profile: the predicted connection outcome (filled by `compat`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compat: BTreeMap<String, CompatCell>,
+    /// How many TCP connections the probe opened to this endpoint.
+    pub connections: u32,
+    pub elapsed_ms: u64,
+}
+
+impl HostReport {
+    /// A report with nothing observed yet.
+    pub fn new(target: String, ip: Option<IpAddr>, port: u16) -> Self {
+        Self {
+            target,
+            ip,
+            port,
+            status: Status::Error,
+            error: None,
+            security: Security::default(),
+            tls: None,
+            credssp: None,
+            ntlm: None,
+            findings: Vec::new(),
+            compat: BTreeMap::new(),
+            connections: 0,
+            elapsed_ms: 0,
+        }
+    }
+
+    /// `ip:port` (with brackets for IPv6), or `target:port` when there is no address.
+    pub fn endpoint(&self) -> String {
+        match self.ip {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            Some(ip) => format!("{ip}:{}", self.port),
+            None => format!("{}:{}", self.target, self.port),
+        }
+    }
+}
+
+/// Which security protocols the server accepts (MS-RDPBCGR 2.2.1.1.1 requestedProtocols).
+/// `None` means "not probed" or "could not be decided".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protocols {
+    pub rdp: Option<bool>,
+    pub tls: Option<bool>,
+    pub credssp: Option<bool>,
+    pub credssp_early_auth: Option<bool>,
+    pub rdstls: Option<bool>,
+    pub rdsaad: Option<bool>,
+}
+
+/// Whether the server insists on Network Level Authentication (CredSSP before the session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NlaVerdict {
+    /// Every non-CredSSP request was refused with HYBRID_REQUIRED_BY_SERVER.
+    Required,
+    /// CredSSP is selected when offered, but weaker layers are accepted too.
+    Supported,
+    /// CredSSP is never selected.
+    NotSupported,
+    /// Not decided; `nla_reason` says why.
+    #[default]
+    Unknown,
+}
+
+impl NlaVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NlaVerdict::Required => "required",
+            NlaVerdict::Supported => "supported",
+            NlaVerdict::NotSupported => "not_supported",
+            NlaVerdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// One negotiation probe: what was asked, and what came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NegotiationProbe {
+    /// Requested protocols, as names (`rdp` for none, `tls`, `credssp`, ...).
+    pub requested: Vec<String>,
+    /// `selected:<protocol>`, `failure:<code name>`, `legacy` (no negotiation data),
+    /// or `error:<reason>`.
+    pub result: String,
+}
+
+/// The security-layer section (MS-RDPBCGR 2.2.1.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    pub protocols: Protocols,
+    /// The protocol chosen for the mstsc-like request (SSL|HYBRID|HYBRID_EX).
+    pub selected: Option<String>,
+    pub nla: NlaVerdict,
+    pub nla_reason: Option<String>,
+    /// Names of the RDP_NEG_RSP flags (unknown bits as `0x..`).
+    pub negotiation_flags: Vec<String>,
+    /// Failure codes by probe, e.g. `tls:HYBRID_REQUIRED_BY_SERVER`.
+    pub failure_codes: Vec<String>,
+    /// Every negotiation connection, in order.
+    pub probes: Vec<NegotiationProbe>,
+}
+
+/// The TLS section (filled by the TLS stage).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// Negotiated version of the main handshake (`"1.2"`, ...).
+    pub version: Option<String>,
+    /// Negotiated cipher suite (IANA name).
+    pub cipher: Option<String>,
+    /// Versions the server accepted.
+    pub versions: Vec<String>,
+    /// Versions that were probed.
+    pub versions_probed: Vec<String>,
+    /// Which TLS stack completed the main handshake: `rustls`, `openssl`, or none.
+    pub stack: Option<String>,
+    pub certificate: Option<CertificateReport>,
+    /// Further certificates of the chain, leaf excluded (subject CN and SHA-256 only).
+    #[serde(default)]
+    pub chain: Vec<ChainEntry>,
+    pub trust: Option<TrustReport>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainEntry {
+    pub subject: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateReport {
+    pub subject_cn: Option<String>,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub issuer: String,
+    /// Hex, colon-separated (never a bare number: spreadsheets mangle long digit strings).
+    pub serial: String,
+    /// RFC 3339.
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub key_type: String,
+    pub key_bits: Option<u32>,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    /// Upper-case hex, colon-separated.
+    pub sha256: String,
+    /// Upper-case hex without separators, as Windows shows the thumbprint.
+    pub sha1: String,
+}
+
+/// Trust verdicts: `"trusted"` or `"untrusted: <reason>"`; `None` when not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustReport {
+    pub platform: Option<String>,
+    pub ca_file: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Whether the server has the CVE-2018-0886 CredSSP fix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OracleFix {
+    Fixed,
+    Missing,
+    #[default]
+    Unknown,
+}
+
+impl OracleFix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OracleFix::Fixed => "fixed",
+            OracleFix::Missing => "missing",
+            OracleFix::Unknown => "unknown",
+        }
+    }
+}
+
+/// The CredSSP section (MS-CSSP 2.2.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredsspReport {
+    /// The version the server put in its TSRequest.
+    pub version: Option<u32>,
+    /// NTSTATUS errorCode, as `0x........`.
+    pub error_code: Option<String>,
+    pub error_name: Option<String>,
+    pub cve_2018_0886: OracleFix,
+    pub note: Option<String>,
+    /// Answers to emulated client versions (`--credssp-versions`), in the order asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emulated: Vec<EmulatedCredssp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatedCredssp {
+    pub client_version: u32,
+    pub server_version: Option<u32>,
+    pub error_code: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Host identity from the NTLM CHALLENGE (MS-NLMP 2.2.1.2, 2.2.2.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NtlmReport {
+    pub target_name: Option<String>,
+    pub nb_computer: Option<String>,
+    pub nb_domain: Option<String>,
+    pub dns_computer: Option<String>,
+    pub dns_domain: Option<String>,
+    pub dns_tree: Option<String>,
+    /// `major.minor.build`.
+    pub os_version: Option<String>,
+    pub os_build: Option<u32>,
+    pub os_name: Option<String>,
+    /// RFC 3339, from the timestamp AV pair.
+    pub server_time: Option<String>,
+    /// Server clock minus scanner clock, seconds.
+    pub clock_skew_s: Option<i64>,
+    pub negotiate_flags: Option<String>,
+}
+
+/// Predicted outcome of one client connecting to one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Exposed,
+    Warn,
+    Blocked,
+    Depends,
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Exposed => "exposed",
+            Outcome::Warn => "warn",
+            Outcome::Blocked => "blocked",
+            Outcome::Depends => "depends",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// One matrix cell: outcome, machine-readable reason, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatCell {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub remediation: Option<String>,
+}
