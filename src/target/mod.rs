@@ -28,7 +28,8 @@
 //! prefixes beyond the family (`10.0.0.0/33`), ports 0 or above 65535 (`host:0`,
 //! `host:99999`), ranges whose start is after their end, ranges mixing IPv4 and IPv6, bare IPv6
 //! with something that looks like a port (`2001:db8::1:99999`: write `[2001:db8::1]:99999`),
-//! IPv4 in brackets, whitespace or commas inside a token.
+//! IPv4 in brackets, whitespace or commas inside a token. Note that a bare `fd00::1:3389` is
+//! a valid IPv6 address and is read as one (no port): IPv6 with a port must use brackets.
 //!
 //! **Size limit**: one target may expand to at most 2^32 addresses
 //! ([`MAX_ADDRESSES_PER_TARGET`]: an IPv4 `/0` or an IPv6 `/96`). An IPv6 `/64` cannot be

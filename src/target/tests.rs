@@ -925,7 +925,7 @@ fn random_sets_match_the_reference_semantics() {
             .map(|_| spec(&random_token(&mut rng)))
             .collect();
         let options: [&[u16]; 3] = [&[3389], &[3389, 3390], &[443, 3389, 8443]];
-        let defaults: &[u16] = *rng.pick(&options);
+        let defaults = *rng.pick(&options);
         let seed = rng.next();
         let expected = naive(&targets, &excludes, defaults);
         let whole =
