@@ -1,1 +1,3 @@
 //! probe
+
+pub mod credssp;

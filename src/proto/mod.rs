@@ -1,1 +1,4 @@
 //! proto
+
+pub mod ntlm;
+pub mod tsrequest;
