@@ -192,11 +192,13 @@ fn ntlm_report(obs: &CredsspObservation, now: OffsetDateTime) -> (NtlmReport, Ve
     report.target_name.clone_from(&challenge.target_name);
     report.negotiate_flags = Some(challenge.flags.to_string());
     if let Some(info) = &challenge.target_info {
-        report.nb_computer = info.string(AvId::NB_COMPUTER_NAME);
-        report.nb_domain = info.string(AvId::NB_DOMAIN_NAME);
-        report.dns_computer = info.string(AvId::DNS_COMPUTER_NAME);
-        report.dns_domain = info.string(AvId::DNS_DOMAIN_NAME);
-        report.dns_tree = info.string(AvId::DNS_TREE_NAME);
+        // An empty name (sspi's server sends them) is reported as absent.
+        let name = |id| info.string(id).filter(|s| !s.is_empty());
+        report.nb_computer = name(AvId::NB_COMPUTER_NAME);
+        report.nb_domain = name(AvId::NB_DOMAIN_NAME);
+        report.dns_computer = name(AvId::DNS_COMPUTER_NAME);
+        report.dns_domain = name(AvId::DNS_DOMAIN_NAME);
+        report.dns_tree = name(AvId::DNS_TREE_NAME);
         if let Some(ts) = info.timestamp() {
             let unix = ts.to_unix_seconds();
             match OffsetDateTime::from_unix_timestamp(unix)
