@@ -103,7 +103,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
     /// Seed of the target order (spreads consecutive probes across subnets).
-    #[arg(long, default_value_t = 0x7264_7073_7765_6570)]
+    #[arg(long, default_value_t = target::DEFAULT_SEED)]
     pub seed: u64,
     /// Days before expiry that raise cert-expiring-soon.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
@@ -171,7 +171,7 @@ fn fit_fd_limit(concurrency: usize) -> usize {
 /// A fully resolved scan: configuration, targets and outputs.
 pub struct ResolvedScan {
     pub config: ScanConfig,
-    pub targets: TargetSet,
+    pub targets: Arc<TargetSet>,
     pub stdout: Format,
     pub files: Vec<(PathBuf, Format)>,
     pub meta: ScanMeta,
@@ -240,7 +240,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     };
     Ok(ResolvedScan {
         config,
-        targets,
+        targets: Arc::new(targets),
         stdout: args.format,
         files,
         meta,
@@ -284,7 +284,14 @@ async fn scan(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let summary = match scan::run(&resolved.config, &resolved.targets, &mut outputs, None).await {
+    let summary = match scan::run(
+        &resolved.config,
+        resolved.targets.clone(),
+        &mut outputs,
+        None,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rdpsweep: {e:#}");

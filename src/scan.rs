@@ -52,6 +52,8 @@ struct Shared {
     resolve: Resolve,
     local_errors: AtomicU64,
     enrich: Option<Enrich>,
+    /// For addresses that names resolve to: `--exclude` applies to them too.
+    targets: Arc<TargetSet>,
 }
 
 /// How many times a connection that failed for local reasons is retried, and the first pause.
@@ -129,22 +131,21 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
                     )];
                 }
             };
+            if addrs.is_empty() {
+                let why = "the name has no addresses".to_owned();
+                return vec![unresolved(&shared, c.target, c.port, why, started)];
+            }
             let take = match shared.resolve {
                 Resolve::First => 1,
                 Resolve::All => addrs.len(),
             };
+            // Addresses under --exclude are skipped silently, as they are for address targets.
             let mut out = Vec::new();
-            for ip in addrs.into_iter().take(take) {
+            let allowed = addrs
+                .into_iter()
+                .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
+            for ip in allowed.take(take) {
                 out.push(probe_one(&shared, c.target.clone(), ip, c.port).await);
-            }
-            if out.is_empty() {
-                out.push(unresolved(
-                    &shared,
-                    c.target,
-                    c.port,
-                    "no addresses".into(),
-                    started,
-                ));
             }
             out
         }
@@ -212,7 +213,7 @@ fn progress_bar(total: u64, enabled: bool) -> indicatif::ProgressBar {
 /// Returns the summary; `summary.interrupted` tells whether the user stopped the scan.
 pub async fn run(
     cfg: &ScanConfig,
-    targets: &TargetSet,
+    targets: Arc<TargetSet>,
     outputs: &mut Outputs,
     enrich: Option<Enrich>,
 ) -> Result<Summary> {
@@ -222,6 +223,7 @@ pub async fn run(
         resolve: cfg.resolve,
         local_errors: AtomicU64::new(0),
         enrich,
+        targets: targets.clone(),
     });
     let total = targets.len();
     let bar = progress_bar(total, cfg.progress);
