@@ -1,1 +1,4 @@
-//! proto
+//! Sans-IO protocol codecs, named after the specifications. No sockets, no files, no clock,
+//! no panics on input: every function here takes bytes and returns values or typed errors.
+
+pub mod x224;
