@@ -1,4 +1,6 @@
-//! proto
+//! Sans-IO protocol codecs, named after the specifications. No sockets, no files, no clock,
+//! no panics on input: every function here takes bytes and returns values or typed errors.
 
 pub mod ntlm;
 pub mod tsrequest;
+pub mod x224;
