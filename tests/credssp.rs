@@ -6,7 +6,14 @@
 //! are TSRequests holding only NTLM NEGOTIATE messages: never an AUTHENTICATE, never
 //! `authInfo` or `pubKeyAuth`.
 //!
-//! NETWORK SAFETY: every socket binds or connects to 127.0.0.1 only.
+//! Also against FreeRDP's shadow server with NLA (a real, out-of-process CredSSP server started
+//! by the `tests/support` harness on 127.40.x.y).
+//!
+//! NETWORK SAFETY: every socket binds or connects to 127.0.0.0/8 only.
+
+// The harness is shared by several test binaries; this one uses part of it.
+#[allow(unused_imports)]
+mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -35,6 +42,8 @@ use rdpsweep::proto::tsrequest::{Frame, MAX_TS_REQUEST_LEN, TsRequest, frame_len
 use rdpsweep::report::schema::OracleFix;
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+/// This binary's loopback tag for the harness (`support::net::loopback`).
+const TAG: u8 = 40;
 const STEP: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
@@ -638,4 +647,94 @@ fn the_no_authenticate_check_catches_a_type_3_message() {
         vec![MessageType::NEGOTIATE, MessageType::AUTHENTICATE]
     );
     assert_only_negotiate(&sent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FreeRDP shadow server with NLA (real CredSSP over the network stack)
+
+/// X.224 (SSL|HYBRID|HYBRID_EX), TLS, then `first_leg` advertising `client_version`.
+async fn first_leg_over_rdp(addr: SocketAddr, client_version: u32) -> CredsspObservation {
+    assert!(addr.ip().is_loopback());
+    let tls = tls();
+    let mut tcp = TcpStream::connect(addr)
+        .await
+        .expect("connect to the shadow server");
+    let selected = negotiate_hybrid(&mut tcp).await;
+    assert_eq!(
+        selected,
+        ironrdp_pdu::nego::SecurityProtocol::HYBRID,
+        "FreeRDP 2 selects HYBRID"
+    );
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut stream = tls.connector.connect(name, tcp).await.expect("client TLS");
+    let obs = first_leg(&mut stream, client_version, Instant::now() + STEP).await;
+    let _ = stream.shutdown().await;
+    obs.expect("first leg against FreeRDP")
+}
+
+#[tokio::test]
+async fn freerdp_shadow_nla_version_and_identity() {
+    use support::shadow::{FreerdpShadow, ShadowOptions};
+
+    let mut opts = ShadowOptions::new(support::net::endpoint(TAG), "nla");
+    opts.hostname = Some("RDPSWEEP-NLA".to_owned());
+    let server = FreerdpShadow::start(opts);
+    let addr = SocketAddr::from(server.addr());
+
+    let obs = first_leg_over_rdp(addr, 6).await;
+    assert_eq!(
+        obs.server.version,
+        6,
+        "FreeRDP answers TSRequest version 6\n{}",
+        server.log_tail()
+    );
+    let main = Ok(obs);
+    let mut emulated = Vec::new();
+    for client_version in [2, 3] {
+        emulated.push(EmulatedAttempt {
+            client_version,
+            outcome: Ok(first_leg_over_rdp(addr, client_version).await),
+        });
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let a = analyse_credssp(CredsspStage::Ran(&main), &emulated, now);
+    assert_eq!(a.credssp.version, Some(6));
+    assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
+    assert_eq!(a.credssp.error_code, None);
+    let ntlm = a.ntlm.expect("ntlm");
+    // FreeRDP reports 6.1.7601 whatever it runs on.
+    assert_eq!(ntlm.os_version.as_deref(), Some("6.1.7601"));
+    assert_eq!(ntlm.os_build, Some(7601));
+    assert_eq!(
+        ntlm.os_name.as_deref(),
+        Some("Windows 7 SP1 / Server 2008 R2 SP1")
+    );
+    // FreeRDP names the host (set with `unshare --uts`) in TargetName and every name AV pair.
+    assert_eq!(ntlm.target_name.as_deref(), Some("RDPSWEEP-NLA"));
+    assert_eq!(ntlm.nb_computer.as_deref(), Some("RDPSWEEP-NLA"));
+    assert_eq!(ntlm.nb_domain.as_deref(), Some("RDPSWEEP-NLA"));
+    assert_eq!(ntlm.dns_computer.as_deref(), Some("RDPSWEEP-NLA"));
+    assert_eq!(ntlm.dns_domain.as_deref(), Some("RDPSWEEP-NLA"));
+    assert_eq!(ntlm.note, None);
+    assert!(ntlm.server_time.is_some());
+    let skew = ntlm.clock_skew_s.expect("skew");
+    assert!(skew.abs() <= 5, "FreeRDP runs on this clock: skew {skew}");
+    assert!(
+        a.findings.iter().any(|f| f.id == "os-end-of-support"),
+        "{:?}",
+        a.findings
+    );
+    assert!(
+        a.findings
+            .iter()
+            .all(|f| f.id != "credssp-oracle-unpatched")
+    );
+    // FreeRDP answers its own version to older clients too.
+    let answers: Vec<(u32, Option<u32>)> = a
+        .credssp
+        .emulated
+        .iter()
+        .map(|e| (e.client_version, e.server_version))
+        .collect();
+    assert_eq!(answers, vec![(2, Some(6)), (3, Some(6))]);
 }

@@ -597,9 +597,9 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b))
 }
 
-/// Decodes UTF-16LE, escaping what cannot be shown faithfully: unpaired surrogates as
-/// `\u{d800}`, control characters as `\u{1b}`, a trailing odd byte as `\x41`. Returns the text and,
-/// when anything was escaped, what was wrong.
+/// Decodes UTF-16LE, escaping what is not text: unpaired surrogates as `\u{d800}`, a trailing
+/// odd byte as `\x41`. Returns the text and, when anything was escaped, what was wrong. Control
+/// characters are valid text and are kept; the writers make them visible (`report::sanitize`).
 pub fn utf16le_escaped(bytes: &[u8]) -> (String, Option<String>) {
     let mut out = String::with_capacity(bytes.len() / 2);
     let mut issues: Vec<String> = Vec::new();
@@ -612,13 +612,8 @@ pub fn utf16le_escaped(bytes: &[u8]) -> (String, Option<String>) {
         ])
     });
     let mut invalid = false;
-    let mut control = false;
     for r in char::decode_utf16(units) {
         match r {
-            Ok(c) if c.is_control() => {
-                control = true;
-                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-            }
             Ok(c) => out.push(c),
             Err(e) => {
                 invalid = true;
@@ -628,9 +623,6 @@ pub fn utf16le_escaped(bytes: &[u8]) -> (String, Option<String>) {
     }
     if invalid {
         issues.push("invalid UTF-16 (unpaired surrogate escaped)".to_owned());
-    }
-    if control {
-        issues.push("control characters escaped".to_owned());
     }
     if let Some(b) = odd {
         out.push_str(&format!("\\x{b:02x}"));
@@ -851,7 +843,8 @@ mod tests {
         let info = c.target_info.expect("info");
         assert_eq!(
             info.string(AvId::NB_COMPUTER_NAME).as_deref(),
-            Some("\\u{d800}x\\u{1b}")
+            // The control character is text and kept: the writers make it visible.
+            Some("\\u{d800}x\u{1b}")
         );
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
         assert!(c.warnings[0].contains("odd byte length 5"));
