@@ -35,8 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use rdpsweep::analysis::credssp::{CredsspStage, EmulatedAttempt, analyse_credssp};
-use rdpsweep::probe::credssp::{CredsspObservation, first_leg};
+use rdpsweep::analysis::credssp::{CredsspStage, analyse_credssp};
+use rdpsweep::probe::credssp::{CredsspObservation, EmulatedAttempt, first_leg};
 use rdpsweep::proto::ntlm::{ChallengeMessage, MessageType, NegotiateMessage, message_type};
 use rdpsweep::proto::tsrequest::{Frame, MAX_TS_REQUEST_LEN, TsRequest, frame_len};
 use rdpsweep::report::schema::OracleFix;
@@ -737,4 +737,19 @@ async fn freerdp_shadow_nla_version_and_identity() {
         .map(|e| (e.client_version, e.server_version))
         .collect();
     assert_eq!(answers, vec![(2, Some(6)), (3, Some(6))]);
+}
+
+/// `--credssp-versions` is checked before anything is sent: a version MS-CSSP does not define
+/// is a usage error (exit 2) naming it.
+#[test]
+fn credssp_versions_outside_2_to_6_are_refused() {
+    for bad in ["7", "2,1", "0"] {
+        let out = support::rdpsweep(["scan", "127.0.0.1", "--credssp-versions", bad]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("is not a CredSSP version (MS-CSSP defines 2 to 6)"),
+            "{bad}: {stderr}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::analysis::findings::{Finding, Severity, ids};
 use crate::analysis::os;
-use crate::probe::credssp::{CredsspFailure, CredsspObservation};
+use crate::probe::credssp::{CredsspFailure, CredsspObservation, EmulatedAttempt};
 use crate::proto::ntlm::{AvId, ChallengeMessage};
 use crate::report::schema::{CredsspReport, EmulatedCredssp, NtlmReport, OracleFix};
 
@@ -29,13 +29,6 @@ pub enum CredsspStage<'a> {
     NotRun(&'a str),
     /// The first leg ran.
     Ran(&'a Result<CredsspObservation, CredsspFailure>),
-}
-
-/// One extra probe advertising an older client version (`--credssp-versions`).
-#[derive(Debug, Clone)]
-pub struct EmulatedAttempt {
-    pub client_version: u32,
-    pub outcome: Result<CredsspObservation, CredsspFailure>,
 }
 
 /// The CredSSP and NTLM sections of a host report, and their findings.
@@ -485,6 +478,60 @@ mod tests {
             Some("Windows 7 SP1 / Server 2008 R2 SP1")
         );
         assert!(ids_of(&a).contains(&ids::OS_END_OF_SUPPORT));
+    }
+
+    /// Through `analysis::analyse`: the CredSSP stage of an observation lands in the report.
+    #[test]
+    fn analyse_fills_credssp_and_ntlm_sections() {
+        use crate::analysis::{AnalysisOptions, analyse};
+        use crate::probe::negotiate::NegotiationResult;
+        use crate::probe::{Negotiation, NegotiationKind, Observation};
+        use crate::proto::x224::{ConnectionConfirm, NegFlags, Protocols};
+        use crate::report::schema::HostReport;
+
+        let confirm = Negotiation {
+            kind: NegotiationKind::Nla,
+            result: NegotiationResult::Confirm(ConnectionConfirm::Response {
+                flags: NegFlags(0),
+                selected: Protocols::HYBRID,
+            }),
+        };
+        let mut obs = Observation {
+            negotiations: vec![confirm],
+            connections: 1,
+            ..Observation::default()
+        };
+        let fresh = || HostReport::new("h".into(), None, 3389);
+        let now = CAPTURE_TIME.unix_timestamp();
+        // The stage not run at all (no CredSSP facts): no section.
+        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        assert_eq!(r.credssp, None);
+        assert_eq!(r.ntlm, None);
+        // Skipped with a reason: an `unknown` section saying why.
+        obs.credssp_skipped = Some("TLS failed: handshake failure".into());
+        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        let c = r.credssp.expect("credssp");
+        assert_eq!(c.cve_2018_0886, OracleFix::Unknown);
+        assert_eq!(
+            c.note.as_deref(),
+            Some("CredSSP not probed: TLS failed: handshake failure")
+        );
+        // A version 3 answer: section, identity and the finding.
+        obs.credssp = Some(Ok(with_version(3)));
+        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        assert_eq!(
+            r.credssp.expect("credssp").cve_2018_0886,
+            OracleFix::Missing
+        );
+        assert_eq!(
+            r.ntlm.expect("ntlm").dns_computer.as_deref(),
+            Some("fv-az41-637")
+        );
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.id == ids::CREDSSP_ORACLE_UNPATCHED)
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Default for AnalysisOptions {
 pub fn analyse(
     mut report: HostReport,
     obs: &Observation,
-    _now_unix: i64,
+    now_unix: i64,
     _opts: &AnalysisOptions,
 ) -> HostReport {
     report.connections = obs.connections;
@@ -82,5 +82,27 @@ pub fn analyse(
     let (security, findings) = security::security(&obs.negotiations);
     report.security = security;
     report.findings.extend(findings);
+
+    if let Some(stage) = credssp_stage(obs) {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let a = credssp::analyse_credssp(stage, &obs.credssp_emulated, now);
+        report.credssp = Some(a.credssp);
+        report.ntlm = a.ntlm;
+        report.findings.extend(a.findings);
+    }
     report
+}
+
+/// What the probe did at the CredSSP stage; `None` when it says nothing (stage not part of
+/// this probe), so the report has no `credssp` section.
+fn credssp_stage(obs: &Observation) -> Option<credssp::CredsspStage<'_>> {
+    match (&obs.credssp, &obs.credssp_skipped) {
+        (Some(result), _) => Some(credssp::CredsspStage::Ran(result)),
+        (None, Some(why)) => Some(credssp::CredsspStage::NotRun(why)),
+        (None, None) if !obs.credssp_emulated.is_empty() => Some(credssp::CredsspStage::NotRun(
+            "the main probe did not reach CredSSP",
+        )),
+        (None, None) => None,
+    }
 }

@@ -31,6 +31,14 @@ pub struct CredsspObservation {
     pub token_note: Option<String>,
 }
 
+/// One extra first leg advertising another client version (`--credssp-versions`), on its own
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedAttempt {
+    pub client_version: u32,
+    pub outcome: Result<CredsspObservation, CredsspFailure>,
+}
+
 /// Why the first leg produced no observation. Messages say what happened and when.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CredsspFailure {

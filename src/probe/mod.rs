@@ -32,6 +32,9 @@ pub struct ProbeOptions {
     pub deep: bool,
     /// Shared connection pacer (`--rate`).
     pub pacer: Option<Arc<Pacer>>,
+    /// Extra CredSSP first legs advertising these client versions (`--credssp-versions`), one
+    /// connection each, after the main probe (which advertises version 6).
+    pub credssp_versions: Vec<u32>,
 }
 
 impl Default for ProbeOptions {
@@ -42,6 +45,7 @@ impl Default for ProbeOptions {
             source_ip: None,
             deep: false,
             pacer: None,
+            credssp_versions: Vec::new(),
         }
     }
 }
@@ -100,6 +104,13 @@ pub struct Observation {
     pub connect_error: Option<StageError>,
     /// Negotiation connections, in the order made.
     pub negotiations: Vec<Negotiation>,
+    /// The CredSSP first leg on the connection whose negotiation selected HYBRID or HYBRID_EX
+    /// (`None` when it did not run; `credssp_skipped` says why).
+    pub credssp: Option<Result<credssp::CredsspObservation, credssp::CredsspFailure>>,
+    /// Why the CredSSP stage did not run (e.g. the server did not select CredSSP, TLS failed).
+    pub credssp_skipped: Option<String>,
+    /// First legs advertising other client versions (`--credssp-versions`), in order.
+    pub credssp_emulated: Vec<credssp::EmulatedAttempt>,
     /// TCP connections opened.
     pub connections: u32,
     pub elapsed: Duration,
