@@ -1,1 +1,3 @@
-//! proto
+//! Sans-IO protocol codecs named after the specs.
+
+pub mod tls;
