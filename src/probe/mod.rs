@@ -1,1 +1,3 @@
-//! probe
+//! Network drivers (tokio): each stage returns observations, never verdicts.
+
+pub mod tls;

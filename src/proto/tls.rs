@@ -1038,7 +1038,9 @@ mod tests {
     }
 
     /// Walks a ClientHello record and returns (client_version, suites, extensions).
-    fn parse_client_hello(record: &[u8]) -> (u16, Vec<u16>, Vec<(u16, Vec<u8>)>) {
+    type RawExtensions = Vec<(u16, Vec<u8>)>;
+
+    fn parse_client_hello(record: &[u8]) -> (u16, Vec<u16>, RawExtensions) {
         assert_eq!(record[0], 22, "handshake record");
         assert_eq!(&record[1..3], &[3, 1], "record version TLS 1.0");
         let rec_len = usize::from(u16::from_be_bytes([record[3], record[4]]));
