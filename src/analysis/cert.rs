@@ -603,10 +603,9 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn der(name: &str) -> Vec<u8> {
-        let path = format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
-        let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM");
+    /// DER of a PEM fixture (compiled in: the pure core reads no files, even in tests).
+    fn der(pem: &[u8]) -> Vec<u8> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem).expect("PEM");
         pem.contents
     }
 
@@ -618,7 +617,13 @@ mod tests {
 
     #[test]
     fn rsa1024_sha1_self_signed_matches_openssl() {
-        let c = parse_certificate(&der("rsa1024-sha1-selfsigned.pem"), NOW).unwrap();
+        let c = parse_certificate(
+            &der(include_bytes!(
+                "../../fixtures/tls/rsa1024-sha1-selfsigned.pem"
+            )),
+            NOW,
+        )
+        .unwrap();
         let r = &c.report;
         assert_eq!(r.subject_cn.as_deref(), Some("fixture.test"));
         assert_eq!(r.subject, "CN=fixture.test");
@@ -659,7 +664,11 @@ mod tests {
 
     #[test]
     fn ca_signed_leaf() {
-        let c = parse_certificate(&der("ca-signed-leaf.pem"), NOW).unwrap();
+        let c = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            NOW,
+        )
+        .unwrap();
         let r = &c.report;
         assert!(!r.self_signed);
         // The DER serial is 00 A1 ...: the sign byte is not part of the number.
@@ -671,14 +680,18 @@ mod tests {
         assert!(!c.is_ca);
         assert!(certificate_findings(&c, &[], NOW, &CertOptions::default()).is_empty());
 
-        let ca = parse_certificate(&der("ca.pem"), NOW).unwrap();
+        let ca = parse_certificate(&der(include_bytes!("../../fixtures/tls/ca.pem")), NOW).unwrap();
         assert!(ca.report.self_signed);
         assert_eq!(ca.report.subject_cn.as_deref(), Some("rdpsweep Test CA"));
     }
 
     #[test]
     fn validity_findings_follow_now_and_threshold() {
-        let c = parse_certificate(&der("ca-signed-leaf.pem"), NOW).unwrap();
+        let c = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            NOW,
+        )
+        .unwrap();
         let opts = CertOptions::default();
         let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
         // One second after notAfter: expired.
@@ -700,13 +713,21 @@ mod tests {
         let f = certificate_findings(&c, &[], at(c.not_after - 31 * 86_400), &sixty);
         assert_eq!(ids_of(&f), vec![ids::CERT_EXPIRING_SOON]);
         // days_left is negative once expired, rounded down.
-        let later = parse_certificate(&der("ca-signed-leaf.pem"), at(c.not_after + 10)).unwrap();
+        let later = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            at(c.not_after + 10),
+        )
+        .unwrap();
         assert_eq!(later.report.days_left, -1);
     }
 
     #[test]
     fn ec_and_odd_keys() {
-        let p256 = parse_certificate(&der("ec-p256-cn-only.pem"), NOW).unwrap();
+        let p256 = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ec-p256-cn-only.pem")),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(p256.report.key_type, "EC");
         assert_eq!(p256.report.key_bits, Some(256));
         assert_eq!(
@@ -719,18 +740,24 @@ mod tests {
         assert!(p256.report.self_signed);
         assert!(p256.report.sans.is_empty());
 
-        let p192 = parse_certificate(&der("ec-p192.pem"), NOW).unwrap();
+        let p192 =
+            parse_certificate(&der(include_bytes!("../../fixtures/tls/ec-p192.pem")), NOW).unwrap();
         assert_eq!(p192.report.key_bits, Some(192));
         let f = certificate_findings(&p192, &[], NOW, &CertOptions::default());
         assert!(ids_of(&f).contains(&ids::CERT_WEAK_KEY));
 
-        let odd = parse_certificate(&der("rsa1500.pem"), NOW).unwrap();
+        let odd =
+            parse_certificate(&der(include_bytes!("../../fixtures/tls/rsa1500.pem")), NOW).unwrap();
         assert_eq!(odd.report.key_bits, Some(1500));
     }
 
     #[test]
     fn md5_and_pss_signatures() {
-        let md5 = parse_certificate(&der("rsa2048-md5.pem"), NOW).unwrap();
+        let md5 = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/rsa2048-md5.pem")),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(md5.report.signature_algorithm, "md5WithRSAEncryption");
         assert!(
             md5.report.self_signed,
@@ -741,7 +768,11 @@ mod tests {
         assert_eq!(weak.severity, Severity::High);
         assert!(weak.message.contains("MD5"));
 
-        let pss = parse_certificate(&der("rsa-pss-sha256.pem"), NOW).unwrap();
+        let pss = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/rsa-pss-sha256.pem")),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(pss.report.signature_algorithm, "rsassaPss(sha256)");
         assert!(pss.weak_hash.is_none());
         assert!(pss.report.self_signed);
@@ -749,9 +780,19 @@ mod tests {
 
     #[test]
     fn weak_signature_in_chain_but_not_on_roots() {
-        let leaf = parse_certificate(&der("ca-signed-leaf.pem"), NOW).unwrap();
+        let leaf = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            NOW,
+        )
+        .unwrap();
         // A self-signed SHA-1 certificate in the chain is a root: its signature is not used.
-        let root_sha1 = parse_certificate(&der("rsa1024-sha1-selfsigned.pem"), NOW).unwrap();
+        let root_sha1 = parse_certificate(
+            &der(include_bytes!(
+                "../../fixtures/tls/rsa1024-sha1-selfsigned.pem"
+            )),
+            NOW,
+        )
+        .unwrap();
         let f = certificate_findings(
             &leaf,
             std::slice::from_ref(&root_sha1),
@@ -769,7 +810,11 @@ mod tests {
 
     #[test]
     fn names_follow_rfc6125() {
-        let leaf = parse_certificate(&der("ca-signed-leaf.pem"), NOW).unwrap();
+        let leaf = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            NOW,
+        )
+        .unwrap();
         let n = &leaf.names;
         assert!(n.matches("rdp.example.test"));
         assert!(n.matches("RDP.Example.Test."));
@@ -783,9 +828,19 @@ mod tests {
         assert!(!n.matches("rdp..example.test"));
 
         // CN fallback only without SANs.
-        let cn_only = parse_certificate(&der("ec-p256-cn-only.pem"), NOW).unwrap();
+        let cn_only = parse_certificate(
+            &der(include_bytes!("../../fixtures/tls/ec-p256-cn-only.pem")),
+            NOW,
+        )
+        .unwrap();
         assert!(cn_only.names.matches("cn-only.example.test"));
-        let with_san = parse_certificate(&der("rsa1024-sha1-selfsigned.pem"), NOW).unwrap();
+        let with_san = parse_certificate(
+            &der(include_bytes!(
+                "../../fixtures/tls/rsa1024-sha1-selfsigned.pem"
+            )),
+            NOW,
+        )
+        .unwrap();
         assert!(with_san.names.matches("127.0.0.1"));
         assert!(with_san.names.matches("[127.0.0.1]"));
         let mut san_and_cn = with_san.names.clone();
@@ -827,7 +882,7 @@ mod tests {
 
     #[test]
     fn garbage_and_truncated_certificates_are_errors() {
-        let good = der("ca-signed-leaf.pem");
+        let good = der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem"));
         for n in 0..good.len() {
             assert!(parse_certificate(&good[..n], NOW).is_err(), "prefix {n}");
         }

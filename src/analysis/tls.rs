@@ -421,10 +421,9 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
 
-    fn der(name: &str) -> Vec<u8> {
-        let path = format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
-        let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM");
+    /// DER of a PEM fixture (compiled in: the pure core reads no files, even in tests).
+    fn der(pem: &[u8]) -> Vec<u8> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem).expect("PEM");
         pem.contents
     }
 
@@ -533,7 +532,9 @@ mod tests {
     #[test]
     fn legacy_host_report() {
         // A TLS 1.0-only host: rustls fails on the version, OpenSSL completes TLS 1.0.
-        let cert = der("rsa1024-sha1-selfsigned.pem");
+        let cert = der(include_bytes!(
+            "../../fixtures/tls/rsa1024-sha1-selfsigned.pem"
+        ));
         let e = TlsEvidence {
             handshake: Some(handshake(
                 TlsStack::Openssl,
@@ -585,7 +586,10 @@ mod tests {
 
     #[test]
     fn ca_signed_host_with_ca_file_and_names() {
-        let chain = vec![der("ca-signed-leaf.pem"), der("ca.pem")];
+        let chain = vec![
+            der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem")),
+            der(include_bytes!("../../fixtures/tls/ca.pem")),
+        ];
         let e = TlsEvidence {
             handshake: Some(handshake(
                 TlsStack::Rustls,
@@ -669,7 +673,9 @@ mod tests {
             version_probes: vec![VersionProbe {
                 offered_max: V::TLS1_1,
                 outcome: selected(V::TLS1_0),
-                chain_der: vec![der("ec-p256-cn-only.pem")],
+                chain_der: vec![der(include_bytes!(
+                    "../../fixtures/tls/ec-p256-cn-only.pem"
+                ))],
             }],
             probe_chain_trust: Some(ChainTrust {
                 platform: untrusted("unknown issuer"),
