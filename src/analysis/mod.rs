@@ -1,5 +1,86 @@
-//! Pure analysis: observations in, verdicts and findings out. No I/O, no clock (`now` is passed in).
+//! Pure analysis: observations in, verdicts and findings out. No I/O, no clock (`now` is
+//! passed in), no protocol bytes (the probe decoded them).
 
 pub mod cert;
 pub mod findings;
+pub mod security;
 pub mod tls;
+
+use crate::probe::negotiate::NegotiationResult;
+use crate::probe::{Observation, StageError};
+use crate::report::schema::{ErrorInfo, HostReport, Stage, Status};
+
+/// Options of the analysis that come from the command line.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    /// `cert-expiring-soon` threshold.
+    pub cert_expiry_warn_days: i64,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        Self {
+            cert_expiry_warn_days: 30,
+        }
+    }
+}
+
+/// Turns one endpoint's observation into its report. `now_unix` is the scanner's clock
+/// (seconds since 1970) at analysis time.
+pub fn analyse(
+    mut report: HostReport,
+    obs: &Observation,
+    _now_unix: i64,
+    _opts: &AnalysisOptions,
+) -> HostReport {
+    report.connections = obs.connections;
+    report.elapsed_ms = u64::try_from(obs.elapsed.as_millis()).unwrap_or(u64::MAX);
+
+    if let Some(e) = &obs.connect_error {
+        report.status = match e {
+            StageError::Refused => Status::Closed,
+            StageError::Timeout(_) => Status::Filtered,
+            _ => Status::Error,
+        };
+        if report.status == Status::Error {
+            report.error = Some(ErrorInfo {
+                stage: Stage::Connect,
+                message: e.to_string(),
+            });
+        }
+        return report;
+    }
+
+    match obs.negotiations.first().map(|n| &n.result) {
+        Some(NegotiationResult::Confirm(_)) => report.status = Status::Rdp,
+        Some(NegotiationResult::NotRdp { detail }) => {
+            report.status = Status::NotRdp;
+            report.error = Some(ErrorInfo {
+                stage: Stage::Negotiate,
+                message: format!("not an X.224 Connection Confirm: {detail}"),
+            });
+            return report;
+        }
+        Some(NegotiationResult::Failed(e)) => {
+            report.status = Status::Error;
+            report.error = Some(ErrorInfo {
+                stage: Stage::Negotiate,
+                message: format!("no Connection Confirm: {e}"),
+            });
+            return report;
+        }
+        None => {
+            report.status = Status::Error;
+            report.error = Some(ErrorInfo {
+                stage: Stage::Connect,
+                message: "no connection was made".into(),
+            });
+            return report;
+        }
+    }
+
+    let (security, findings) = security::security(&obs.negotiations);
+    report.security = security;
+    report.findings.extend(findings);
+    report
+}

@@ -1,3 +1,158 @@
-//! Network drivers (tokio): each stage returns observations, never verdicts.
+//! The probe driver: the only module that talks to the network. It runs the connection plan
+//! for one endpoint (see `docs/connection-plan.md`) under one deadline and returns an
+//! [`Observation`]: raw facts and per-stage outcomes, never verdicts.
 
+pub mod io;
+pub mod negotiate;
+pub mod pace;
 pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use io::StageError;
+use negotiate::{NegotiationResult, negotiate};
+use pace::Pacer;
+
+use crate::proto::x224::Protocols;
+
+/// Options that apply to every endpoint of a scan.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Per TCP connection attempt.
+    pub connect_timeout: Duration,
+    /// Per endpoint, covering all of its connections.
+    pub host_timeout: Duration,
+    /// Local address to connect from (like `nmap -S`).
+    pub source_ip: Option<IpAddr>,
+    /// Also ask for RDSTLS and RDSAAD (two more connections).
+    pub deep: bool,
+    /// Shared connection pacer (`--rate`).
+    pub pacer: Option<Arc<Pacer>>,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            host_timeout: Duration::from_secs(20),
+            source_ip: None,
+            deep: false,
+            pacer: None,
+        }
+    }
+}
+
+/// Which negotiation a probe connection makes (MS-RDPBCGR 2.2.1.1.1 requestedProtocols).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NegotiationKind {
+    /// SSL | HYBRID | HYBRID_EX: what mstsc asks.
+    Nla,
+    /// SSL only.
+    Tls,
+    /// No flags: Standard RDP Security only.
+    Rdp,
+    /// RDSTLS only (deep mode).
+    Rdstls,
+    /// RDSAAD only (deep mode).
+    Rdsaad,
+}
+
+impl NegotiationKind {
+    pub fn requested(self) -> Protocols {
+        match self {
+            Self::Nla => Protocols::SSL
+                .union(Protocols::HYBRID)
+                .union(Protocols::HYBRID_EX),
+            Self::Tls => Protocols::SSL,
+            Self::Rdp => Protocols::RDP,
+            Self::Rdstls => Protocols::RDSTLS,
+            Self::Rdsaad => Protocols::RDSAAD,
+        }
+    }
+
+    /// Short label used in `security.failure_codes`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Nla => "nla",
+            Self::Tls => "tls",
+            Self::Rdp => "rdp",
+            Self::Rdstls => "rdstls",
+            Self::Rdsaad => "rdsaad",
+        }
+    }
+}
+
+/// One negotiation connection and its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiation {
+    pub kind: NegotiationKind,
+    pub result: NegotiationResult,
+}
+
+/// Everything the driver saw for one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// The first connection attempt failed: the endpoint is closed, filtered or unreachable.
+    pub connect_error: Option<StageError>,
+    /// Negotiation connections, in the order made.
+    pub negotiations: Vec<Negotiation>,
+    /// TCP connections opened.
+    pub connections: u32,
+    pub elapsed: Duration,
+}
+
+/// Runs the connection plan against one address.
+pub async fn probe_endpoint(addr: SocketAddr, opts: &ProbeOptions) -> Observation {
+    let started = Instant::now();
+    let deadline = started + opts.host_timeout;
+    let mut obs = Observation::default();
+
+    let mut plan = vec![
+        NegotiationKind::Nla,
+        NegotiationKind::Tls,
+        NegotiationKind::Rdp,
+    ];
+    if opts.deep {
+        plan.extend([NegotiationKind::Rdstls, NegotiationKind::Rdsaad]);
+    }
+
+    for kind in plan {
+        if let Some(pacer) = &opts.pacer {
+            pacer.wait().await;
+        }
+        let connected = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await;
+        obs.connections += 1;
+        let mut stream = match connected {
+            Ok(stream) => stream,
+            Err(e) if obs.negotiations.is_empty() => {
+                obs.connect_error = Some(e);
+                break;
+            }
+            Err(e) => {
+                obs.negotiations.push(Negotiation {
+                    kind,
+                    result: NegotiationResult::Failed(e),
+                });
+                continue;
+            }
+        };
+        let result = negotiate(&mut stream, kind.requested(), None, deadline).await;
+        let first_is_rdp = matches!(result, NegotiationResult::Confirm(_));
+        obs.negotiations.push(Negotiation { kind, result });
+        // Later stages (TLS, CredSSP) continue on the first connection here.
+        drop(stream);
+        if obs.negotiations.len() == 1 && !first_is_rdp {
+            // Not an RDP server (or it did not answer): the other requests would say the same.
+            break;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    obs.elapsed = started.elapsed();
+    obs
+}
