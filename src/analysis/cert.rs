@@ -19,7 +19,7 @@ use crate::analysis::findings::{Finding, Severity, ids};
 use crate::report::schema::{CertificateReport, ChainEntry};
 
 /// Default for `--cert-expiry-warn`: warn when the certificate expires within this many days.
-pub const DEFAULT_EXPIRY_WARN_DAYS: u32 = 30;
+pub const DEFAULT_EXPIRY_WARN_DAYS: i64 = 30;
 
 /// RSA (and DSA) keys below this many bits are weak.
 pub const MIN_RSA_BITS: u32 = 2048;
@@ -30,7 +30,7 @@ pub const MIN_EC_BITS: u32 = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CertOptions {
     /// `cert-expiring-soon` fires when fewer than this many days are left.
-    pub expiry_warn_days: u32,
+    pub expiry_warn_days: i64,
 }
 
 impl Default for CertOptions {
@@ -533,7 +533,7 @@ pub fn certificate_findings(
             Severity::High,
             format!("certificate is not valid before {}", r.not_before),
         ));
-    } else if leaf.not_after - now_ts < i64::from(opts.expiry_warn_days) * 86_400 {
+    } else if leaf.not_after - now_ts < opts.expiry_warn_days.saturating_mul(86_400) {
         findings.push(Finding::new(
             ids::CERT_EXPIRING_SOON,
             Severity::Medium,

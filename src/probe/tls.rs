@@ -55,12 +55,13 @@ pub type TlsFailure = HandshakeFailure;
 pub const MAX_PROBE_READ: usize = crate::proto::tls::MAX_FLIGHT_LEN + 64 * 1024;
 
 /// How many TLS versions to enumerate with hand-built hellos (`--tls-versions`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TlsVersionMode {
-    /// At most one hello: decide whether TLS 1.1 or 1.0 is accepted.
+    /// The negotiated version plus one hello that decides whether TLS 1.1 or 1.0 is accepted
+    /// (at most one extra connection).
     #[default]
     Default,
-    /// One hello per undecided version of TLS 1.0, 1.1 and 1.2.
+    /// Also decide each of TLS 1.0, 1.1 and 1.2 exactly (up to three more connections).
     All,
 }
 
@@ -846,6 +847,163 @@ pub fn next_version_probe(mode: TlsVersionMode, evidence: &TlsEvidence) -> Optio
     }
 }
 
+/// An extra connection the TLS stage wants after the negotiation plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsExtra {
+    /// The OpenSSL handshake, after rustls failed for version or cipher reasons.
+    Legacy,
+    /// A hand-built ClientHello offering up to this version.
+    Version(ProtocolVersion),
+}
+
+/// The TLS stage of one endpoint, driven by `probe::probe_endpoint` (see
+/// `docs/connection-plan.md`):
+///
+/// 1. [`TlsStage::on_tls_connection`] on the first connection whose negotiation selected SSL or
+///    HYBRID: the rustls handshake (its stream goes on to CredSSP). On a later such connection
+///    it sends a version-probe hello instead, when the mode wants one.
+/// 2. [`TlsStage::next_extra`] / [`TlsStage::on_extra_connection`] for each extra connection:
+///    the OpenSSL handshake when rustls failed for version or cipher reasons, otherwise at most
+///    one version hello (default mode) or one per undecided version (`--tls-versions all`).
+/// 3. [`TlsStage::finish`] returns the evidence for `analysis::tls::tls_report`.
+pub struct TlsStage<'a> {
+    ctx: &'a TlsContext,
+    mode: TlsVersionMode,
+    server_name: Option<&'a str>,
+    evidence: TlsEvidence,
+    main_attempted: bool,
+    legacy_attempted: bool,
+    extra_connections: u32,
+}
+
+impl<'a> TlsStage<'a> {
+    /// `server_name` is the host name the user scanned (None for address targets).
+    pub fn new(ctx: &'a TlsContext, mode: TlsVersionMode, server_name: Option<&'a str>) -> Self {
+        Self {
+            ctx,
+            mode,
+            server_name,
+            evidence: TlsEvidence::default(),
+            main_attempted: false,
+            legacy_attempted: false,
+            extra_connections: 0,
+        }
+    }
+
+    /// A negotiated connection on which TLS starts now. Returns the TLS session when this
+    /// connection carried the main handshake and it completed.
+    pub async fn on_tls_connection(
+        &mut self,
+        stream: TcpStream,
+        deadline: Instant,
+    ) -> Option<TlsStream> {
+        if !self.main_attempted {
+            self.main_attempted = true;
+            return match upgrade(stream, self.server_name, self.ctx, deadline).await {
+                Ok((tls, obs)) => {
+                    self.evidence.handshake = Some(obs);
+                    Some(tls)
+                }
+                Err(failure) => {
+                    self.evidence.failures.push(failure);
+                    None
+                }
+            };
+        }
+        if let Some(max) = next_version_probe(self.mode, &self.evidence) {
+            let probe = probe_version(stream, max, self.server_name, deadline).await;
+            self.evidence.version_probes.push(probe);
+        }
+        None
+    }
+
+    /// What the next extra connection should carry, if any. In the default mode at most one
+    /// extra connection is made per endpoint.
+    pub fn next_extra(&self) -> Option<TlsExtra> {
+        if !self.main_attempted {
+            return None;
+        }
+        let rustls_failed = self.evidence.handshake.is_none()
+            && self
+                .evidence
+                .failures
+                .iter()
+                .any(HandshakeFailure::legacy_may_help);
+        if rustls_failed && !self.legacy_attempted {
+            return Some(TlsExtra::Legacy);
+        }
+        if self.mode == TlsVersionMode::Default && self.extra_connections > 0 {
+            return None;
+        }
+        next_version_probe(self.mode, &self.evidence).map(TlsExtra::Version)
+    }
+
+    /// Runs `extra` on a new negotiated connection. Returns the TLS session of a completed
+    /// legacy handshake (for CredSSP).
+    pub async fn on_extra_connection(
+        &mut self,
+        extra: TlsExtra,
+        stream: TcpStream,
+        deadline: Instant,
+    ) -> Option<TlsStream> {
+        self.extra_connections += 1;
+        match extra {
+            TlsExtra::Legacy => {
+                self.legacy_attempted = true;
+                match upgrade_legacy(stream, self.server_name, self.ctx, deadline).await {
+                    Ok((tls, obs)) => {
+                        self.evidence.handshake = Some(obs);
+                        Some(tls)
+                    }
+                    Err(failure) => {
+                        self.evidence.failures.push(failure);
+                        None
+                    }
+                }
+            }
+            TlsExtra::Version(max) => {
+                let probe = probe_version(stream, max, self.server_name, deadline).await;
+                self.evidence.version_probes.push(probe);
+                None
+            }
+        }
+    }
+
+    /// An extra connection could not be made or did not negotiate TLS: count it, note why.
+    pub fn extra_failed(&mut self, extra: TlsExtra, why: String) {
+        self.extra_connections += 1;
+        match extra {
+            TlsExtra::Legacy => {
+                self.legacy_attempted = true;
+                self.evidence.failures.push(failure(
+                    TlsStack::Openssl,
+                    HandshakeFailureKind::Other,
+                    format!("no TLS connection for the legacy handshake: {why}"),
+                ));
+            }
+            TlsExtra::Version(max) => self.evidence.version_probes.push(VersionProbe {
+                offered_max: max,
+                outcome: VersionOutcome::Error(format!("no TLS connection: {why}")),
+                chain_der: Vec::new(),
+            }),
+        }
+    }
+
+    /// The evidence, with trust verdicts for a chain that only a version probe saw.
+    pub fn finish(mut self) -> Option<TlsEvidence> {
+        if !self.main_attempted {
+            return None;
+        }
+        if self.evidence.handshake.is_none()
+            && let Some(chain) = self.evidence.chain()
+        {
+            let trust = self.ctx.judge_chain(chain, UnixTime::now());
+            self.evidence.probe_chain_trust = Some(trust);
+        }
+        Some(self.evidence)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Drivers against in-process OpenSSL servers on 127.0.0.1 (ephemeral ports).
@@ -1532,6 +1690,94 @@ mod tests {
             "platform roots: {:?}",
             c.platform_warnings
         );
+    }
+
+    /// The stage's connection plan on a TLS 1.0-only host: rustls fails on the first TLS
+    /// connection, the second carries the 1.1 hello (which reads the certificate), the one
+    /// extra connection is the OpenSSL handshake, and nothing more is asked for.
+    #[tokio::test]
+    async fn stage_plan_on_a_tls10_only_host() {
+        let (cert, key) = make_cert(&CertSpec::default(), None);
+        let addr = tls_server(ServerSpec {
+            cert: &cert,
+            key: &key,
+            extra_chain: vec![],
+            min: SslVersion::TLS1,
+            max: Some(SslVersion::TLS1),
+            ciphers: "DEFAULT:@SECLEVEL=0",
+        })
+        .await;
+        let c = ctx(None, vec![]);
+        let mut stage = TlsStage::new(&c, TlsVersionMode::Default, Some("rdp.example.test"));
+        assert_eq!(
+            stage.next_extra(),
+            None,
+            "nothing before the main handshake"
+        );
+        let a = TcpStream::connect(addr).await.unwrap();
+        assert!(stage.on_tls_connection(a, deadline()).await.is_none());
+        let b = TcpStream::connect(addr).await.unwrap();
+        assert!(stage.on_tls_connection(b, deadline()).await.is_none());
+        assert_eq!(stage.evidence.version_probes.len(), 1);
+        assert_eq!(
+            stage.evidence.version_probes[0].offered_max,
+            ProtocolVersion::TLS1_1
+        );
+        assert_eq!(
+            stage.evidence.version_probes[0].chain_der,
+            vec![cert.to_der().unwrap()]
+        );
+        assert_eq!(stage.next_extra(), Some(TlsExtra::Legacy));
+        let d = TcpStream::connect(addr).await.unwrap();
+        let mut session = stage
+            .on_extra_connection(TlsExtra::Legacy, d, deadline())
+            .await
+            .expect("legacy session");
+        echo(&mut session).await;
+        assert_eq!(
+            stage.next_extra(),
+            None,
+            "default mode: one extra connection"
+        );
+        let evidence = stage.finish().unwrap();
+        assert_eq!(
+            evidence.handshake.as_ref().unwrap().stack,
+            TlsStack::Openssl
+        );
+        assert_eq!(evidence.failures.len(), 1);
+        assert_eq!(
+            evidence.probe_chain_trust, None,
+            "the handshake's verdicts are used"
+        );
+
+        // "all" mode on the same host: after the legacy handshake (1.0; 1.1-1.3 refused)
+        // nothing is left to decide.
+        let mut stage = TlsStage::new(&c, TlsVersionMode::All, None);
+        let a = TcpStream::connect(addr).await.unwrap();
+        stage.on_tls_connection(a, deadline()).await;
+        assert_eq!(stage.next_extra(), Some(TlsExtra::Legacy));
+        stage.extra_failed(TlsExtra::Legacy, "refused".into());
+        // Without the legacy handshake, "all" asks for 1.1 then 1.0 (1.2/1.3 refused by rustls).
+        assert_eq!(
+            stage.next_extra(),
+            Some(TlsExtra::Version(ProtocolVersion::TLS1_1))
+        );
+        let e = TcpStream::connect(addr).await.unwrap();
+        stage
+            .on_extra_connection(TlsExtra::Version(ProtocolVersion::TLS1_1), e, deadline())
+            .await;
+        assert_eq!(
+            stage.next_extra(),
+            None,
+            "1.1 answered with 1.0 decides both"
+        );
+        let evidence = stage.finish().unwrap();
+        assert!(evidence.handshake.is_none());
+        assert!(
+            evidence.probe_chain_trust.is_some(),
+            "verdicts for the probe's chain"
+        );
+        assert_eq!(evidence.chain().unwrap(), &[cert.to_der().unwrap()]);
     }
 
     #[test]
