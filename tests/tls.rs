@@ -389,3 +389,49 @@ fn csv_carries_the_tls_columns() {
         &["tls_version", "tls_versions", "tls_cipher", "tls_stack"]
     );
 }
+
+/// A peer that confirms PROTOCOL_SSL to every Connection Request and then says nothing: the
+/// TLS stage gives up after its share of `--timeout`, and the plan's other connections still
+/// run.
+#[test]
+fn stalling_tls_server_does_not_starve_the_plan() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    let addr = endpoint(TAG);
+    let listener = TcpListener::bind(addr).expect("bind loopback");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            // X.224 Connection Confirm, RDP_NEG_RSP selecting PROTOCOL_SSL.
+            let _ = s.write_all(&[
+                0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x01, 0x08,
+                0x00, 0x01, 0x00, 0x00, 0x00,
+            ]);
+            held.push(s);
+        }
+    });
+    let started = Instant::now();
+    let (output, records) = scan_jsonl(["--timeout", "8s", &addr.to_string()]);
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let r = records.first().expect("one record");
+    assert_eq!(
+        r["security"]["probes"].as_array().map(Vec::len),
+        Some(3),
+        "{r:#}"
+    );
+    assert!(
+        r["tls"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{r:#}"
+    );
+    assert_eq!(r["tls"]["versions"], json!([]), "{r:#}");
+    // Two stalled TLS stages of 2 s each (a quarter of --timeout), not the whole budget.
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}

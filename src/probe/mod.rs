@@ -117,6 +117,12 @@ pub struct Observation {
     pub tls: Option<tls::TlsEvidence>,
 }
 
+/// A TLS handshake or version probe may use at most a quarter of the endpoint's time, so that
+/// a server stalling in TLS does not starve the negotiation connections that follow.
+fn tls_deadline(deadline: Instant, host_timeout: Duration) -> Instant {
+    deadline.min(Instant::now() + host_timeout / 4)
+}
+
 /// Whether TLS starts after this negotiation: the server selected SSL, HYBRID or HYBRID_EX
 /// (MS-RDPBCGR 5.4.5.1 / 5.4.5.2: the TLS handshake follows the Connection Confirm).
 fn selects_tls(result: &NegotiationResult) -> bool {
@@ -184,7 +190,8 @@ pub async fn probe_endpoint(
         if tls_follows && let Some(stage) = tls_stage.as_mut() {
             // The first such connection carries the rustls handshake (CredSSP would continue
             // on its TLS stream); a later one carries a version-probe hello.
-            let _session = stage.on_tls_connection(stream, deadline).await;
+            let until = tls_deadline(deadline, opts.host_timeout);
+            let _session = stage.on_tls_connection(stream, until).await;
         } else {
             drop(stream);
         }
@@ -224,7 +231,8 @@ pub async fn probe_endpoint(
             )
             .await;
             if selects_tls(&result) {
-                let _session = stage.on_extra_connection(extra, stream, deadline).await;
+                let until = tls_deadline(deadline, opts.host_timeout);
+                let _session = stage.on_extra_connection(extra, stream, until).await;
             } else {
                 stage.extra_failed(extra, format!("negotiation answered {result:?}"));
             }
