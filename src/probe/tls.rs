@@ -181,7 +181,7 @@ impl TlsContext {
             Some(path) => Some(load_ca_file(path)?),
         };
 
-        let verifier = Arc::new(RecordAnyCertificate {
+        let verifier = Arc::new(AcceptAnyCertificate {
             schemes: offered_schemes(&provider),
         });
         let mut rustls = ClientConfig::builder_with_provider(provider)
@@ -349,7 +349,7 @@ fn reason(e: &rustls::Error) -> String {
 }
 
 /// The signature schemes rustls offers: the provider's, plus the SHA-1 ones old Schannel signs
-/// with (accepted, since [`RecordAnyCertificate`] accepts every handshake signature).
+/// with (accepted, since [`AcceptAnyCertificate`] accepts every handshake signature).
 fn offered_schemes(provider: &CryptoProvider) -> Vec<SignatureScheme> {
     let mut schemes = provider
         .signature_verification_algorithms
@@ -369,11 +369,11 @@ fn offered_schemes(provider: &CryptoProvider) -> Vec<SignatureScheme> {
 /// scanner must see bad certificates, not abort on them. The chain is read afterwards from
 /// `peer_certificates()` and judged by [`TlsContext::judge_chain`].
 #[derive(Debug)]
-struct RecordAnyCertificate {
+struct AcceptAnyCertificate {
     schemes: Vec<SignatureScheme>,
 }
 
-impl ServerCertVerifier for RecordAnyCertificate {
+impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
