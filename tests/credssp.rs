@@ -11,8 +11,6 @@
 //!
 //! NETWORK SAFETY: every socket binds or connects to 127.0.0.0/8 only.
 
-// The harness is shared by several test binaries; this one uses part of it.
-#[allow(unused_imports)]
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -752,4 +750,180 @@ fn credssp_versions_outside_2_to_6_are_refused() {
             "{bad}: {stderr}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: `rdpsweep scan` against FreeRDP (NLA) and xrdp (no CredSSP), every output format
+
+#[test]
+fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
+    use support::shadow::{FreerdpShadow, ShadowOptions};
+    use support::xrdp::{Xrdp, XrdpOptions};
+
+    let certs = support::Certs::new();
+    let mut opts = ShadowOptions::new(support::net::endpoint(TAG), "nla");
+    opts.hostname = Some("RDPSWEEP-E2E".to_owned());
+    // A certificate for another name: the NTLM DNS name check must catch it.
+    opts.certificate = Some(certs.self_signed("shadow.rdpsweep.test"));
+    let shadow = FreerdpShadow::start(opts);
+    let xrdp = Xrdp::start(XrdpOptions::new(support::net::endpoint(TAG), "negotiate"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv_path = dir.path().join("out.csv");
+    let json_path = dir.path().join("out.json");
+    let output = support::rdpsweep([
+        "scan",
+        "--timeout",
+        "15s",
+        "--no-progress",
+        "--credssp-versions",
+        "2,3",
+        "-o",
+        csv_path.to_str().expect("path"),
+        "-o",
+        json_path.to_str().expect("path"),
+        &shadow.addr().to_string(),
+        &xrdp.addr().to_string(),
+    ]);
+    let shown = format!(
+        "{}\n{}\n{}",
+        support::show(&output),
+        shadow.log_tail(),
+        xrdp.log_tail()
+    );
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+
+    // JSON
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("JSON");
+    let hosts = json["hosts"].as_array().expect("hosts");
+    let record = |port: u16| {
+        hosts
+            .iter()
+            .find(|h| h["port"] == serde_json::json!(port))
+            .unwrap_or_else(|| panic!("no record for port {port}\n{shown}"))
+    };
+    let nla = record(shadow.addr().port());
+    let c = &nla["credssp"];
+    assert_eq!(c["version"], 6, "{nla:#}");
+    assert_eq!(c["cve_2018_0886"], "fixed", "{nla:#}");
+    assert_eq!(c["error_code"], serde_json::Value::Null);
+    assert_eq!(
+        c["emulated"],
+        serde_json::json!([
+            {"client_version": 2, "server_version": 6, "error_code": null, "note": null},
+            {"client_version": 3, "server_version": 6, "error_code": null, "note": null},
+        ]),
+        "{nla:#}"
+    );
+    let n = &nla["ntlm"];
+    for field in [
+        "target_name",
+        "nb_computer",
+        "nb_domain",
+        "dns_computer",
+        "dns_domain",
+    ] {
+        assert_eq!(n[field], "RDPSWEEP-E2E", "{field}: {nla:#}");
+    }
+    assert_eq!(n["os_version"], "6.1.7601");
+    assert_eq!(n["os_build"], 7601);
+    assert_eq!(n["os_name"], "Windows 7 SP1 / Server 2008 R2 SP1");
+    assert!(
+        n["clock_skew_s"].as_i64().is_some_and(|s| s.abs() <= 5),
+        "{nla:#}"
+    );
+    let ids: Vec<&str> = nla["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"os-end-of-support"), "{ids:?}");
+    // The certificate names shadow.rdpsweep.test, the host calls itself RDPSWEEP-E2E.
+    let mismatch = nla["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "cert-name-mismatch")
+        .unwrap_or_else(|| panic!("no cert-name-mismatch: {nla:#}"));
+    assert!(
+        mismatch["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NTLM DNS computer name RDPSWEEP-E2E")),
+        "{mismatch}"
+    );
+    assert!(!ids.contains(&"credssp-oracle-unpatched"), "{ids:?}");
+    assert!(!ids.contains(&"clock-skew"), "{ids:?}");
+    // The plan's connections plus one per emulated version (see docs/connection-plan.md).
+    let connections = nla["connections"].as_u64().expect("connections");
+    assert!(
+        (5..=6).contains(&connections),
+        "connections {connections}: {nla:#}"
+    );
+
+    // xrdp has no CredSSP: the verdict is unknown, and says why.
+    let plain = record(xrdp.addr().port());
+    assert_eq!(plain["credssp"]["cve_2018_0886"], "unknown", "{plain:#}");
+    assert_eq!(plain["credssp"]["version"], serde_json::Value::Null);
+    assert_eq!(
+        plain["credssp"]["note"],
+        "CredSSP not probed: the server did not select CredSSP (selected tls)",
+        "{plain:#}"
+    );
+    assert_eq!(plain["ntlm"], serde_json::Value::Null);
+
+    // CSV: the CredSSP columns, appended after the earlier ones.
+    let text = std::fs::read_to_string(&csv_path).expect("CSV written");
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().expect("header").clone();
+    let names: Vec<&str> = headers.iter().collect();
+    let ours = [
+        "credssp_version",
+        "cve_2018_0886",
+        "nb_computer",
+        "nb_domain",
+        "dns_computer",
+        "dns_domain",
+        "os_build",
+        "os_name",
+        "clock_skew_s",
+    ];
+    let at = names
+        .iter()
+        .position(|n| *n == "credssp_version")
+        .expect("credssp_version column");
+    assert_eq!(&names[at..at + ours.len()], &ours, "{names:?}");
+    assert!(
+        at > names
+            .iter()
+            .position(|n| *n == "elapsed_ms")
+            .expect("elapsed_ms")
+    );
+    let port_col = names.iter().position(|n| *n == "port").expect("port");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let row = rows
+        .iter()
+        .find(|r| r.get(port_col) == Some(&shadow.addr().port().to_string()))
+        .expect("shadow row");
+    let col = |name: &str| {
+        row.get(names.iter().position(|n| *n == name).expect("column"))
+            .unwrap_or_default()
+    };
+    assert_eq!(col("credssp_version"), "6");
+    assert_eq!(col("cve_2018_0886"), "fixed");
+    assert_eq!(col("nb_computer"), "RDPSWEEP-E2E");
+    assert_eq!(col("dns_computer"), "RDPSWEEP-E2E");
+    assert_eq!(col("os_build"), "7601");
+    assert_eq!(col("os_name"), "Windows 7 SP1 / Server 2008 R2 SP1");
+    assert!(col("clock_skew_s").parse::<i64>().is_ok(), "{text}");
+
+    // Table (stdout).
+    let table = String::from_utf8_lossy(&output.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&shadow.addr().to_string()))
+        .unwrap_or_else(|| panic!("no table line for the shadow server\n{table}"));
+    assert!(line.contains("v6 fixed"), "{line}");
+    assert!(line.contains("RDPSWEEP-E2E / Windows 7"), "{line}");
 }

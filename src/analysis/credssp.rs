@@ -140,6 +140,28 @@ pub fn analyse_credssp(
     }
 }
 
+/// `cert-name-mismatch` when the server's certificate (`leaf_der`) is not valid for the DNS
+/// computer name NTLM reported (issue 4: correlate identity). Nothing when NTLM gave no DNS
+/// name, when it equals the scanned host name (the TLS analysis already checked that one), or
+/// when the certificate cannot be parsed (the TLS section says why).
+pub fn ntlm_name_finding(
+    ntlm: &NtlmReport,
+    leaf_der: &[u8],
+    scanned_name: Option<&str>,
+    now: OffsetDateTime,
+) -> Option<Finding> {
+    let dns = ntlm.dns_computer.as_deref()?;
+    let same = |a: &str, b: &str| {
+        a.trim_end_matches('.')
+            .eq_ignore_ascii_case(b.trim_end_matches('.'))
+    };
+    if scanned_name.is_some_and(|s| same(s, dns)) {
+        return None;
+    }
+    let leaf = crate::analysis::cert::parse_certificate(leaf_der, now).ok()?;
+    crate::analysis::tls::name_mismatch_finding(&leaf, dns, "NTLM DNS computer name")
+}
+
 fn emulated_entry(attempt: &EmulatedAttempt) -> EmulatedCredssp {
     match &attempt.outcome {
         Ok(obs) => EmulatedCredssp {
@@ -531,6 +553,48 @@ mod tests {
             r.findings
                 .iter()
                 .any(|f| f.id == ids::CREDSSP_ORACLE_UNPATCHED)
+        );
+    }
+
+    #[test]
+    fn certificate_checked_against_the_ntlm_dns_name() {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(include_bytes!(
+            "../../fixtures/tls/ca-signed-leaf.pem"
+        ))
+        .expect("PEM");
+        let leaf = pem.contents; // SAN rdp.example.test, *.wild.example.test, 10.0.0.5
+        let now = datetime!(2027-01-01 00:00 UTC);
+        let ntlm = |dns: Option<&str>| NtlmReport {
+            dns_computer: dns.map(str::to_owned),
+            ..NtlmReport::default()
+        };
+        let f = ntlm_name_finding(&ntlm(Some("fv-az41-637.corp.test")), &leaf, None, now)
+            .expect("mismatch");
+        assert_eq!(f.id, ids::CERT_NAME_MISMATCH);
+        assert!(
+            f.message
+                .contains("NTLM DNS computer name fv-az41-637.corp.test"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            ntlm_name_finding(&ntlm(Some("RDP.example.test")), &leaf, None, now),
+            None
+        );
+        assert_eq!(
+            ntlm_name_finding(&ntlm(Some("host.wild.example.test")), &leaf, None, now),
+            None
+        );
+        assert_eq!(ntlm_name_finding(&ntlm(None), &leaf, None, now), None);
+        // Same as the scanned name: already checked by the TLS analysis, not raised twice.
+        assert_eq!(
+            ntlm_name_finding(&ntlm(Some("other.test")), &leaf, Some("OTHER.test."), now),
+            None
+        );
+        // An unparsable certificate gives nothing here (the TLS section reports it).
+        assert_eq!(
+            ntlm_name_finding(&ntlm(Some("x.test")), b"junk", None, now),
+            None
         );
     }
 

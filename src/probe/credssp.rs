@@ -60,6 +60,9 @@ pub enum CredsspFailure {
     Malformed(TsRequestError),
     #[error("could not build the client TSRequest: {0}")]
     Encode(TsRequestError),
+    /// An emulated-version probe never reached CredSSP (connect, negotiation or TLS failed).
+    #[error("no CredSSP session: {detail}")]
+    Setup { detail: String },
 }
 
 const SENDING: &str = "sending the TSRequest";

@@ -2,5 +2,6 @@
 //! no panics on input: every function here takes bytes and returns values or typed errors.
 
 pub mod ntlm;
+pub mod tls;
 pub mod tsrequest;
 pub mod x224;

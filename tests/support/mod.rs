@@ -49,7 +49,8 @@
 //! - xrdp's listen backlog is 2: at most 2 simultaneous connections to one xrdp endpoint.
 //! - `/sec:ext` (not a standard variant) answers F1 to everything.
 
-#![allow(dead_code)]
+// Each test binary uses part of the harness.
+#![allow(dead_code, unused_imports)]
 
 pub mod certs;
 pub mod net;
