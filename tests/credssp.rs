@@ -927,3 +927,170 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
     assert!(line.contains("v6 fixed"), "{line}");
     assert!(line.contains("RDPSWEEP-E2E / Windows 7"), "{line}");
 }
+
+/// A minimal RDP server in this process, for the scanner binary: every connection gets an X.224
+/// answer (HYBRID when asked for, else HYBRID_REQUIRED_BY_SERVER), then TLS, then sspi's
+/// CredSspServer answering `version`. What clients send inside TLS is appended to the returned
+/// log. Runs on its own thread until the test process ends; binds 127.40.x.y only.
+fn spawn_rdp_credssp_server(version: u32) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let std_listener =
+        std::net::TcpListener::bind(support::net::endpoint(TAG)).expect("bind 127.40.x.y");
+    std_listener.set_nonblocking(true).expect("nonblocking");
+    let addr = std_listener.local_addr().expect("addr");
+    assert!(addr.ip().is_loopback());
+    let logs: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sessions = Arc::clone(&logs);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).expect("listener");
+            let tls = tls();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                // One connection at a time, as the scanner makes them.
+                if let Ok(Some(sent)) = timeout(STEP, serve_one(tcp, &tls, version)).await {
+                    sessions.lock().expect("log").push(sent);
+                }
+            }
+        });
+    });
+    (addr, logs)
+}
+
+/// X.224, then (for HYBRID) TLS and one CredSSP exchange; returns the bytes sent inside TLS.
+async fn serve_one(mut tcp: TcpStream, tls: &Tls, version: u32) -> Option<Vec<u8>> {
+    use ironrdp_pdu::nego::{
+        ConnectionConfirm, ConnectionRequest, FailureCode, ResponseFlags, SecurityProtocol,
+    };
+    use ironrdp_pdu::x224::X224;
+
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 256];
+        let n = tcp.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Ok(Some(info)) = ironrdp_pdu::find_size(&buf)
+            && buf.len() >= info.length
+        {
+            break;
+        }
+    }
+    let request = ironrdp_core::decode::<X224<ConnectionRequest>>(&buf)
+        .ok()?
+        .0;
+    let hybrid = request.protocol.contains(SecurityProtocol::HYBRID);
+    let confirm = if hybrid {
+        ConnectionConfirm::Response {
+            flags: ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+            protocol: SecurityProtocol::HYBRID,
+        }
+    } else {
+        ConnectionConfirm::Failure {
+            code: FailureCode::HYBRID_REQUIRED_BY_SERVER,
+        }
+    };
+    tcp.write_all(&ironrdp_core::encode_vec(&X224(confirm)).ok()?)
+        .await
+        .ok()?;
+    if !hybrid {
+        return None;
+    }
+    // A version-probe hello (TLS 1.1 and below) fails here: rustls refuses it.
+    let tls_stream = tls.acceptor.accept(tcp).await.ok()?;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut stream = Recording {
+        inner: tls_stream,
+        log: Arc::clone(&log),
+    };
+    let mut buf = Vec::new();
+    let request = loop {
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return Some(log.lock().expect("log").clone());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Ok(len) = sspi::credssp::TsRequest::read_length(buf.as_slice())
+            && buf.len() >= len
+        {
+            break sspi::credssp::TsRequest::from_buffer(&buf).ok()?;
+        }
+    };
+    let identity = sspi::AuthIdentity {
+        username: sspi::Username::new("alice", Some("TESTDOMAIN")).ok()?,
+        password: String::from("not-a-real-password").into(),
+    };
+    let mut server = sspi::credssp::CredSspServer::new_with_version(
+        tls.public_key.clone(),
+        Users(identity),
+        version,
+        sspi::credssp::ServerMode::Ntlm(sspi::ntlm::NtlmConfig::new("TESTHOST".to_owned())),
+    )
+    .ok()?;
+    let reply = match server.process(request).resolve_to_result() {
+        Ok(sspi::credssp::ServerState::ReplyNeeded(ts)) => ts,
+        Ok(sspi::credssp::ServerState::Finished(_)) => return None,
+        Err(e) => *e.ts_request?,
+    };
+    let mut out = Vec::new();
+    reply.encode_ts_request(&mut out).ok()?;
+    stream.write_all(&out).await.ok()?;
+    stream.flush().await.ok()?;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+    let sent = log.lock().expect("log").clone();
+    Some(sent)
+}
+
+/// `rdpsweep scan` against a CredSSP version 3 server: `missing`, the high finding, the NTLM
+/// identity, the emulated answers, and nothing but NEGOTIATE messages on any connection.
+#[test]
+fn scan_of_an_unpatched_credssp_server_reports_missing() {
+    let (addr, sessions) = spawn_rdp_credssp_server(3);
+    let (output, records) = support::scan_jsonl([
+        "--timeout",
+        "15s",
+        "--no-progress",
+        "--credssp-versions",
+        "2,6",
+        &addr.to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", support::show(&output));
+    let record = records
+        .iter()
+        .find(|r| r["port"] == serde_json::json!(addr.port()))
+        .unwrap_or_else(|| panic!("no record\n{}", support::show(&output)));
+    assert_eq!(record["security"]["nla"], "required", "{record:#}");
+    let c = &record["credssp"];
+    assert_eq!(c["version"], 3, "{record:#}");
+    assert_eq!(c["cve_2018_0886"], "missing", "{record:#}");
+    assert_eq!(c["emulated"][0]["client_version"], 2, "{record:#}");
+    assert_eq!(c["emulated"][0]["server_version"], 3, "{record:#}");
+    assert_eq!(c["emulated"][1]["client_version"], 6, "{record:#}");
+    assert_eq!(c["emulated"][1]["server_version"], 3, "{record:#}");
+    let finding = record["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "credssp-oracle-unpatched")
+        .unwrap_or_else(|| panic!("no credssp-oracle-unpatched: {record:#}"));
+    assert_eq!(finding["severity"], "high");
+    assert_eq!(record["ntlm"]["os_version"], "10.0.17763", "{record:#}");
+    assert_eq!(record["ntlm"]["os_name"], "Windows 10 1809 / Server 2019");
+
+    // Three first legs reached CredSSP (main + two emulated); each sent one NEGOTIATE only.
+    let sessions = sessions.lock().expect("log").clone();
+    let credssp_sessions: Vec<&Vec<u8>> = sessions.iter().filter(|s| !s.is_empty()).collect();
+    assert_eq!(credssp_sessions.len(), 3, "{} TLS sessions", sessions.len());
+    for sent in credssp_sessions {
+        assert_only_negotiate(sent);
+    }
+}
