@@ -52,6 +52,8 @@ struct Shared {
     resolve: Resolve,
     local_errors: AtomicU64,
     enrich: Option<Enrich>,
+    /// For addresses that names resolve to: `--exclude` applies to them too.
+    targets: Arc<TargetSet>,
 }
 
 /// How many times a connection that failed for local reasons is retried, and the first pause.
@@ -65,9 +67,15 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> HostReport {
+async fn probe_one(
+    shared: &Shared,
+    target: String,
+    name: Option<&str>,
+    ip: IpAddr,
+    port: u16,
+) -> HostReport {
     let addr = SocketAddr::new(ip, port);
-    let mut obs = probe::probe_endpoint(addr, &shared.probe).await;
+    let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
         if !obs.connect_error.as_ref().is_some_and(StageError::is_local) {
@@ -76,7 +84,7 @@ async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> Ho
         shared.local_errors.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(pause).await;
         pause *= 2;
-        obs = probe::probe_endpoint(addr, &shared.probe).await;
+        obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     }
     let mut report = analysis::analyse(
         HostReport::new(target, Some(ip), port),
@@ -92,7 +100,7 @@ async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> Ho
 
 async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
     match c.host {
-        Host::Ip(ip) => vec![probe_one(&shared, c.target, ip, c.port).await],
+        Host::Ip(ip) => vec![probe_one(&shared, c.target, None, ip, c.port).await],
         Host::Name(name) => {
             let started = Instant::now();
             let lookup = tokio::time::timeout(
@@ -129,22 +137,21 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
                     )];
                 }
             };
+            if addrs.is_empty() {
+                let why = "the name has no addresses".to_owned();
+                return vec![unresolved(&shared, c.target, c.port, why, started)];
+            }
             let take = match shared.resolve {
                 Resolve::First => 1,
                 Resolve::All => addrs.len(),
             };
+            // Addresses under --exclude are skipped silently, as they are for address targets.
             let mut out = Vec::new();
-            for ip in addrs.into_iter().take(take) {
-                out.push(probe_one(&shared, c.target.clone(), ip, c.port).await);
-            }
-            if out.is_empty() {
-                out.push(unresolved(
-                    &shared,
-                    c.target,
-                    c.port,
-                    "no addresses".into(),
-                    started,
-                ));
+            let allowed = addrs
+                .into_iter()
+                .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
+            for ip in allowed.take(take) {
+                out.push(probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await);
             }
             out
         }
@@ -212,7 +219,7 @@ fn progress_bar(total: u64, enabled: bool) -> indicatif::ProgressBar {
 /// Returns the summary; `summary.interrupted` tells whether the user stopped the scan.
 pub async fn run(
     cfg: &ScanConfig,
-    targets: &TargetSet,
+    targets: Arc<TargetSet>,
     outputs: &mut Outputs,
     enrich: Option<Enrich>,
 ) -> Result<Summary> {
@@ -222,6 +229,7 @@ pub async fn run(
         resolve: cfg.resolve,
         local_errors: AtomicU64::new(0),
         enrich,
+        targets: targets.clone(),
     });
     let total = targets.len();
     let bar = progress_bar(total, cfg.progress);
