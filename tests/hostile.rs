@@ -690,6 +690,11 @@ fn the_writers_neutralise_hostile_values_they_are_given() {
         w.flush().expect("flush");
     }
     let text = String::from_utf8(csv_out).expect("UTF-8 CSV");
+    // Kept for the manual spreadsheet check in docs/fuzzing.md (LibreOffice import).
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-writers.csv"),
+        &text,
+    );
     let mut rows =
         csv::ReaderBuilder::new().from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let headers = rows.headers().expect("header").clone();
