@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analysis::AnalysisOptions;
 use crate::probe::ProbeOptions;
 use crate::probe::pace::Pacer;
+use crate::probe::tls::{TlsContext, TlsOptions, TlsVersionMode};
 use crate::report::output::{Format, Outputs};
 use crate::report::summary::ScanMeta;
 use crate::scan::{self, Resolve, ScanConfig};
@@ -96,6 +97,10 @@ pub struct ScanArgs {
     /// Also probe RDSTLS and RDSAAD (two more connections per endpoint).
     #[arg(long)]
     pub deep: bool,
+    /// Also run the CredSSP first leg advertising these client versions (2-6, e.g. 2,3,6), one
+    /// more connection each, and record the server's answers (see docs/credssp.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub credssp_versions: Vec<u32>,
     /// For hostnames: probe the first address or all A/AAAA addresses.
     #[arg(long, value_enum, default_value = "first")]
     pub resolve: Resolve,
@@ -108,6 +113,14 @@ pub struct ScanArgs {
     /// Days before expiry that raise cert-expiring-soon.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub cert_expiry_warn: i64,
+    /// Extra trust anchors (PEM bundle) for the certificate verdict `tls.trust.ca_file`: an
+    /// internal CA, or pinned self-signed RDP certificates.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// TLS version enumeration: `default` learns the highest version and whether TLS 1.0/1.1
+    /// is accepted (at most one extra connection); `all` decides 1.0, 1.1 and 1.2 each.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "default")]
+    pub tls_versions: TlsVersionMode,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -287,6 +300,23 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     if args.connect_timeout.is_zero() || args.timeout.is_zero() {
         bail!("timeouts must be longer than zero");
     }
+    if let Some(v) = args.credssp_versions.iter().find(|v| !(2..=6).contains(*v)) {
+        bail!("--credssp-versions: {v} is not a CredSSP version (MS-CSSP defines 2 to 6)");
+    }
+    // In the order given, each version once.
+    let mut credssp_versions: Vec<u32> = Vec::new();
+    for &v in &args.credssp_versions {
+        if !credssp_versions.contains(&v) {
+            credssp_versions.push(v);
+        }
+    }
+    let tls = TlsContext::new(&TlsOptions {
+        ca_file: args.ca_file.clone(),
+        ..TlsOptions::default()
+    })?;
+    for warning in &tls.platform_warnings {
+        tracing::warn!("platform trust store: {warning}");
+    }
     let config = ScanConfig {
         probe: ProbeOptions {
             connect_timeout: args.connect_timeout,
@@ -294,6 +324,9 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             source_ip: args.source_ip,
             deep: args.deep,
             pacer: args.rate.map(|r| Arc::new(Pacer::new(r))),
+            credssp_versions,
+            tls: Some(Arc::new(tls)),
+            tls_versions: args.tls_versions,
         },
         analysis: AnalysisOptions {
             cert_expiry_warn_days: args.cert_expiry_warn,

@@ -1,8 +1,12 @@
 //! Pure analysis: observations in, verdicts and findings out. No I/O, no clock (`now` is
 //! passed in), no protocol bytes (the probe decoded them).
 
+pub mod cert;
+pub mod credssp;
 pub mod findings;
+pub mod os;
 pub mod security;
+pub mod tls;
 
 use crate::probe::negotiate::NegotiationResult;
 use crate::probe::{Observation, StageError};
@@ -28,8 +32,8 @@ impl Default for AnalysisOptions {
 pub fn analyse(
     mut report: HostReport,
     obs: &Observation,
-    _now_unix: i64,
-    _opts: &AnalysisOptions,
+    now_unix: i64,
+    opts: &AnalysisOptions,
 ) -> HostReport {
     report.connections = obs.connections;
     report.elapsed_ms = u64::try_from(obs.elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -80,5 +84,56 @@ pub fn analyse(
     let (security, findings) = security::security(&obs.negotiations);
     report.security = security;
     report.findings.extend(findings);
+
+    if let Some(evidence) = &obs.tls {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let cert_opts = cert::CertOptions {
+            expiry_warn_days: opts.cert_expiry_warn_days,
+        };
+        let (tls, findings) = tls::tls_report(
+            evidence,
+            obs.server_name.as_deref(),
+            report.ip,
+            now,
+            &cert_opts,
+        );
+        report.tls = Some(tls);
+        report.findings.extend(findings);
+    }
+
+    if let Some(stage) = credssp_stage(obs) {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let a = credssp::analyse_credssp(stage, &obs.credssp_emulated, now);
+        report.credssp = Some(a.credssp);
+        report.findings.extend(a.findings);
+        // The certificate checked against the host's own (NTLM) DNS name too.
+        if let (Some(ntlm), Some(leaf)) = (
+            &a.ntlm,
+            obs.tls
+                .as_ref()
+                .and_then(|t| t.chain())
+                .and_then(|c| c.first()),
+        ) && let Some(f) =
+            credssp::ntlm_name_finding(ntlm, leaf, obs.server_name.as_deref(), now)
+        {
+            report.findings.push(f);
+        }
+        report.ntlm = a.ntlm;
+    }
     report
+}
+
+/// What the probe did at the CredSSP stage; `None` when it says nothing (stage not part of
+/// this probe), so the report has no `credssp` section.
+fn credssp_stage(obs: &Observation) -> Option<credssp::CredsspStage<'_>> {
+    match (&obs.credssp, &obs.credssp_skipped) {
+        (Some(result), _) => Some(credssp::CredsspStage::Ran(result)),
+        (None, Some(why)) => Some(credssp::CredsspStage::NotRun(why)),
+        (None, None) if !obs.credssp_emulated.is_empty() => Some(credssp::CredsspStage::NotRun(
+            "the main probe did not reach CredSSP",
+        )),
+        (None, None) => None,
+    }
 }
