@@ -59,6 +59,10 @@ fn every_fuzz_target_is_replayed() {
         "ports",
         "sanitize",
         "resume",
+        "tls_flight",
+        "certificate",
+        "tsrequest",
+        "ntlm",
     ];
     for (name, _) in fuzz::TARGETS {
         assert!(
@@ -96,4 +100,24 @@ fn sanitize() {
 #[test]
 fn resume() {
     replay("resume");
+}
+
+#[test]
+fn tls_flight() {
+    replay("tls_flight");
+}
+
+#[test]
+fn certificate() {
+    replay("certificate");
+}
+
+#[test]
+fn tsrequest() {
+    replay("tsrequest");
+}
+
+#[test]
+fn ntlm() {
+    replay("ntlm");
 }
