@@ -117,7 +117,7 @@ pub fn target_list(data: &[u8]) {
         .iter()
         .map(|s| s.address_count().unwrap_or(1))
         .sum::<u128>()
-        <= 1 << 16;
+        <= 1 << 12;
     let shard = if small { Shard::new(1, 3).ok() } else { None };
     expand(specs, excludes, &[3389, 13389], shard);
 }
