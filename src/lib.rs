@@ -7,9 +7,11 @@
 //! [`compat`] are sans-IO: no sockets, no files, no clock.
 
 pub mod analysis;
+pub mod cli;
 pub mod client;
 pub mod compat;
 pub mod probe;
 pub mod proto;
 pub mod report;
+pub mod scan;
 pub mod target;

@@ -1,7 +1,12 @@
-//! The output schema and its writers. The only place with `Serialize` types for output.
+//! The output schema and its writers: the only place with `Serialize` output types. Writers
+//! never compute verdicts; they render what `analysis` and `compat` decided.
 
+pub mod csv;
 pub mod matrix;
+pub mod output;
 pub mod sanitize;
 pub mod schema;
+pub mod summary;
+pub mod table;
 
 pub use schema::HostReport;

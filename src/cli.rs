@@ -1,0 +1,368 @@
+//! The command line: clap arguments, resolved into one [`ScanConfig`] before any packet is
+//! sent, and the documented exit codes.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis::AnalysisOptions;
+use crate::probe::ProbeOptions;
+use crate::probe::pace::Pacer;
+use crate::probe::tls::{TlsContext, TlsOptions, TlsVersionMode};
+use crate::report::output::{Format, Outputs};
+use crate::report::summary::ScanMeta;
+use crate::scan::{self, Resolve, ScanConfig};
+use crate::target::{self, Shard, TargetSet, TargetSpec};
+
+/// Exit codes (documented in README.md).
+pub mod exit {
+    /// The scan completed (whatever the hosts' states).
+    pub const OK: u8 = 0;
+    /// A `--fail-on` condition was reached.
+    pub const FAIL_ON: u8 = 1;
+    /// Bad usage or input: nothing was scanned.
+    pub const USAGE: u8 = 2;
+    /// The scan could not run or its results could not be written.
+    pub const RUNTIME: u8 = 3;
+    /// Interrupted by Ctrl-C / SIGTERM; completed endpoints were written.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rdpsweep",
+    version,
+    about = "Concurrent, credential-free RDP posture scanner: security layers, NLA, TLS and certificates, CredSSP patch level, host identity, client compatibility.",
+    after_help = "Exit status: 0 scan completed, 1 --fail-on reached, 2 usage or input error (nothing scanned), 3 runtime error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe RDP endpoints and report their posture.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Targets: IP, CIDR (10.0.0.0/24, fd00::/120), range (10.0.0.1-10.0.0.50, 10.0.0.1-50),
+    /// hostname; each optionally with :PORT ([v6]:PORT).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Ports for targets without their own: 3389 or 3389,13389-13400.
+    #[arg(short, long, default_value = "3389")]
+    pub ports: String,
+    /// Read targets from FILE (one per line, # comments; - for stdin). Repeatable.
+    #[arg(short, long, value_name = "FILE")]
+    pub input_file: Vec<PathBuf>,
+    /// Never scan these (comma-separated addresses, ranges, CIDRs, names).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Read exclusions from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Write results to FILE; the format follows the extension (.csv .json .jsonl). Repeatable.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Vec<PathBuf>,
+    /// Format on standard output.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Endpoints probed at once.
+    #[arg(short, long, default_value_t = 512)]
+    pub concurrency: usize,
+    /// At most N new TCP connections per second (default: unlimited).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+    /// Per TCP connection attempt (e.g. 3s, 500ms).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+    /// Per endpoint, covering all of its connections.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Connect from this local address (like nmap -S).
+    #[arg(long, value_name = "ADDR")]
+    pub source_ip: Option<IpAddr>,
+    /// Also probe RDSTLS and RDSAAD (two more connections per endpoint).
+    #[arg(long)]
+    pub deep: bool,
+    /// Also run the CredSSP first leg advertising these client versions (2-6, e.g. 2,3,6), one
+    /// more connection each, and record the server's answers (see docs/credssp.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub credssp_versions: Vec<u32>,
+    /// For hostnames: probe the first address or all A/AAAA addresses.
+    #[arg(long, value_enum, default_value = "first")]
+    pub resolve: Resolve,
+    /// Scan only part I of N (1-based, e.g. 2/4); every part must use the same --seed.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Seed of the target order (spreads consecutive probes across subnets).
+    #[arg(long, default_value_t = target::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Days before expiry that raise cert-expiring-soon.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub cert_expiry_warn: i64,
+    /// Extra trust anchors (PEM bundle) for the certificate verdict `tls.trust.ca_file`: an
+    /// internal CA, or pinned self-signed RDP certificates.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// TLS version enumeration: `default` learns the highest version and whether TLS 1.0/1.1
+    /// is accepted (at most one extra connection); `all` decides 1.0, 1.1 and 1.2 each.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "default")]
+    pub tls_versions: TlsVersionMode,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Reads a target or exclusion file (`-` is standard input), naming it in errors.
+fn read_list(path: &Path) -> Result<(String, String)> {
+    if path == Path::new("-") {
+        let text = std::io::read_to_string(std::io::stdin())
+            .context("cannot read targets from standard input")?;
+        return Ok((text, "standard input".into()));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+    Ok((text, path.display().to_string()))
+}
+
+fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> {
+    let mut specs = Vec::new();
+    for t in tokens {
+        specs.push(target::parse_target(t)?);
+    }
+    for f in files {
+        let (text, origin) = read_list(f)?;
+        specs.extend(target::parse_target_list(&text, &origin)?);
+    }
+    Ok(specs)
+}
+
+/// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
+/// the limit allows.
+fn fit_fd_limit(concurrency: usize) -> usize {
+    // One socket per endpoint in flight, plus outputs, resolver and slack.
+    let want = u64::try_from(concurrency)
+        .unwrap_or(u64::MAX)
+        .saturating_add(64);
+    #[cfg(unix)]
+    {
+        if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
+            let goal = want.min(hard);
+            if goal > soft {
+                let _ = rlimit::Resource::NOFILE.set(goal, hard);
+            }
+            let soft = rlimit::Resource::NOFILE
+                .get()
+                .map(|(s, _)| s)
+                .unwrap_or(soft);
+            if soft < want {
+                let fit = usize::try_from(soft.saturating_sub(64).max(1)).unwrap_or(1);
+                tracing::warn!(
+                    "open-file limit {soft} cannot cover --concurrency {concurrency}; using {fit}"
+                );
+                return fit;
+            }
+        }
+    }
+    concurrency
+}
+
+/// A fully resolved scan: configuration, targets and outputs.
+pub struct ResolvedScan {
+    pub config: ScanConfig,
+    pub targets: Arc<TargetSet>,
+    pub stdout: Format,
+    pub files: Vec<(PathBuf, Format)>,
+    pub meta: ScanMeta,
+}
+
+/// Resolves and validates everything before any packet is sent.
+pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
+    let specs = parse_specs(&args.targets, &args.input_file)?;
+    if specs.is_empty() {
+        bail!("no targets given: name some on the command line or with --input-file");
+    }
+    let mut excludes = Vec::new();
+    for t in &args.exclude {
+        excludes.push(target::parse_target(t.trim())?);
+    }
+    for f in &args.exclude_file {
+        let (text, origin) = read_list(f)?;
+        excludes.extend(target::parse_target_list(&text, &origin)?);
+    }
+    let ports = target::parse_ports(&args.ports)?;
+    let targets = TargetSet::new(specs, excludes, &ports, args.seed, args.shard)?;
+
+    let mut files = Vec::new();
+    for path in &args.output {
+        let format = Format::from_path(path).with_context(|| {
+            format!(
+                "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
+                path.display()
+            )
+        })?;
+        files.push((path.clone(), format));
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.rate == Some(0) {
+        bail!("--rate must be at least 1 connection per second");
+    }
+    if args.connect_timeout.is_zero() || args.timeout.is_zero() {
+        bail!("timeouts must be longer than zero");
+    }
+    if let Some(v) = args.credssp_versions.iter().find(|v| !(2..=6).contains(*v)) {
+        bail!("--credssp-versions: {v} is not a CredSSP version (MS-CSSP defines 2 to 6)");
+    }
+    // In the order given, each version once.
+    let mut credssp_versions: Vec<u32> = Vec::new();
+    for &v in &args.credssp_versions {
+        if !credssp_versions.contains(&v) {
+            credssp_versions.push(v);
+        }
+    }
+    let tls = TlsContext::new(&TlsOptions {
+        ca_file: args.ca_file.clone(),
+        ..TlsOptions::default()
+    })?;
+    for warning in &tls.platform_warnings {
+        tracing::warn!("platform trust store: {warning}");
+    }
+    let config = ScanConfig {
+        probe: ProbeOptions {
+            connect_timeout: args.connect_timeout,
+            host_timeout: args.timeout,
+            source_ip: args.source_ip,
+            deep: args.deep,
+            pacer: args.rate.map(|r| Arc::new(Pacer::new(r))),
+            credssp_versions,
+            tls: Some(Arc::new(tls)),
+            tls_versions: args.tls_versions,
+        },
+        analysis: AnalysisOptions {
+            cert_expiry_warn_days: args.cert_expiry_warn,
+        },
+        concurrency: args.concurrency,
+        resolve: args.resolve,
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        grace: args.timeout.min(Duration::from_secs(5)),
+    };
+    let meta = ScanMeta {
+        tool: "rdpsweep",
+        version: env!("CARGO_PKG_VERSION"),
+        started: now_rfc3339(),
+        finished: None,
+        targets: args.targets.clone(),
+        ports,
+        summary: None,
+    };
+    Ok(ResolvedScan {
+        config,
+        targets: Arc::new(targets),
+        stdout: args.format,
+        files,
+        meta,
+    })
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn scan(args: ScanArgs) -> ExitCode {
+    let mut resolved = match resolve_scan(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    resolved.config.concurrency = fit_fd_limit(resolved.config.concurrency);
+    let mut outputs = match Outputs::open(Some(resolved.stdout), &resolved.files) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let summary = match scan::run(
+        &resolved.config,
+        resolved.targets.clone(),
+        &mut outputs,
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let mut meta = resolved.meta;
+    meta.finished = Some(now_rfc3339());
+    meta.summary = Some(summary.clone());
+    if let Err(e) = outputs.finish(&meta) {
+        eprintln!("rdpsweep: {e:#}");
+        return ExitCode::from(exit::RUNTIME);
+    }
+    if summary.interrupted {
+        eprintln!(
+            "rdpsweep: interrupted; {} endpoints written, {} not scanned",
+            summary.endpoints, summary.skipped
+        );
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    ExitCode::from(exit::OK)
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rdpsweep: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    match cli.command {
+        Command::Scan(args) => runtime.block_on(scan(args)),
+    }
+}

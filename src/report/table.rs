@@ -1,0 +1,206 @@
+//! The terminal table: one aligned line per endpoint, streamed as endpoints finish, and a
+//! final count line. Closed and filtered endpoints are counted, not listed. Every value goes
+//! through [`sanitize::escape_controls`]: no server text reaches the terminal raw.
+
+use std::io::Write;
+
+use unicode_width::UnicodeWidthStr;
+
+use super::HostReport;
+use super::sanitize;
+use super::schema::Status;
+use super::summary::Summary;
+
+struct Col {
+    title: &'static str,
+    width: usize,
+    value: fn(&HostReport) -> String,
+}
+
+fn dash(s: Option<String>) -> String {
+    s.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into())
+}
+
+static COLS: &[Col] = &[
+    Col {
+        title: "ENDPOINT",
+        width: 22,
+        value: |r| r.endpoint(),
+    },
+    Col {
+        title: "STATUS",
+        width: 7,
+        value: |r| r.status.as_str().into(),
+    },
+    Col {
+        title: "NLA",
+        width: 13,
+        value: |r| match r.status {
+            Status::Rdp => r.security.nla.as_str().into(),
+            _ => "-".into(),
+        },
+    },
+    Col {
+        title: "LAYERS",
+        width: 18,
+        value: |r| {
+            let p = &r.security.protocols;
+            dash(Some(
+                [
+                    ("rdp", p.rdp),
+                    ("tls", p.tls),
+                    ("credssp", p.credssp),
+                    ("ex", p.credssp_early_auth),
+                ]
+                .iter()
+                .filter(|(_, v)| *v == Some(true))
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(","),
+            ))
+        },
+    },
+    Col {
+        title: "TLS",
+        width: 15,
+        value: |r| dash(r.tls.as_ref().map(|t| t.versions.join(","))),
+    },
+    Col {
+        title: "CERT",
+        width: 10,
+        value: |r| {
+            dash(
+                r.tls
+                    .as_ref()
+                    .and_then(|t| t.certificate.as_ref())
+                    .map(|c| {
+                        let kind = if c.self_signed { "self" } else { "ca" };
+                        format!("{kind} {}d", c.days_left)
+                    }),
+            )
+        },
+    },
+    Col {
+        title: "CREDSSP",
+        width: 10,
+        value: |r| {
+            dash(r.credssp.as_ref().map(|c| match c.version {
+                Some(v) => format!("v{v} {}", c.cve_2018_0886.as_str()),
+                None => c.cve_2018_0886.as_str().into(),
+            }))
+        },
+    },
+    Col {
+        title: "HOST / OS",
+        width: 30,
+        value: |r| {
+            dash(r.ntlm.as_ref().map(|n| {
+                let name = n
+                    .dns_computer
+                    .clone()
+                    .or_else(|| n.nb_computer.clone())
+                    .unwrap_or_default();
+                match &n.os_name {
+                    Some(os) => format!("{name} / {os}"),
+                    None => name,
+                }
+            }))
+        },
+    },
+    Col {
+        title: "FINDINGS",
+        width: 0,
+        value: |r| match &r.error {
+            Some(e) if r.status != Status::Rdp => format!("{}: {}", e.stage.as_str(), e.message),
+            _ => dash(Some(
+                r.findings
+                    .iter()
+                    .map(|f| f.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+        },
+    },
+];
+
+/// Pads or cuts `s` to `width` display columns (0 = no limit), marking a cut with `…`.
+fn fit(s: &str, width: usize) -> String {
+    let total = UnicodeWidthStr::width(s);
+    if width == 0 {
+        return s.to_owned();
+    }
+    if total <= width {
+        return format!("{s}{}", " ".repeat(width - total));
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out.push_str(&" ".repeat(width - 1 - used));
+    out
+}
+
+/// Streams table lines to `out`.
+pub struct TableWriter<W: Write> {
+    out: W,
+    header_done: bool,
+}
+
+impl<W: Write> TableWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            header_done: false,
+        }
+    }
+
+    fn line(&mut self, cells: impl Iterator<Item = String>) -> std::io::Result<()> {
+        let line: Vec<String> = cells.collect();
+        writeln!(self.out, "{}", line.join("  ").trim_end())
+    }
+
+    pub fn write(&mut self, r: &HostReport) -> std::io::Result<()> {
+        if matches!(r.status, Status::Closed | Status::Filtered) {
+            return Ok(());
+        }
+        if !self.header_done {
+            self.header_done = true;
+            self.line(COLS.iter().map(|c| fit(c.title, c.width)))?;
+        }
+        let cells: Vec<String> = COLS
+            .iter()
+            .map(|c| fit(&sanitize::escape_controls(&(c.value)(r)), c.width))
+            .collect();
+        self.line(cells.into_iter())?;
+        self.out.flush()
+    }
+
+    pub fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        if self.header_done {
+            writeln!(self.out)?;
+        }
+        writeln!(self.out, "{}", summary.count_line())?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_pads_and_cuts_by_display_width() {
+        assert_eq!(fit("abc", 5), "abc  ");
+        assert_eq!(fit("abcdef", 5), "abcd…");
+        assert_eq!(fit("abcde", 5), "abcde");
+        assert_eq!(fit("日本語です", 6), "日本… ");
+        assert_eq!(fit("x", 0), "x");
+    }
+}

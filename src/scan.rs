@@ -1,0 +1,305 @@
+//! The scheduler: a bounded set of endpoints in flight, name resolution, retries after local
+//! resource exhaustion, cancellation on Ctrl-C / SIGTERM, and streaming every finished
+//! endpoint to the outputs. No protocol logic lives here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::analysis::{self, AnalysisOptions};
+use crate::probe::{self, ProbeOptions, StageError};
+use crate::report::HostReport;
+use crate::report::output::Outputs;
+use crate::report::schema::{ErrorInfo, Stage, Status};
+use crate::report::summary::Summary;
+use crate::target::{Candidate, Host, TargetSet};
+
+/// How a hostname target is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Resolve {
+    /// The first address the resolver returns.
+    #[default]
+    First,
+    /// Every A and AAAA address.
+    All,
+}
+
+/// Everything the scheduler needs, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub probe: ProbeOptions,
+    pub analysis: AnalysisOptions,
+    /// Endpoints in flight at once.
+    pub concurrency: usize,
+    pub resolve: Resolve,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Grace period for in-flight endpoints after Ctrl-C.
+    pub grace: Duration,
+}
+
+/// Called on every finished report before it is written (compat evaluation hooks in here).
+pub type Enrich = Arc<dyn Fn(&mut HostReport) + Send + Sync>;
+
+struct Shared {
+    probe: ProbeOptions,
+    analysis: AnalysisOptions,
+    resolve: Resolve,
+    local_errors: AtomicU64,
+    enrich: Option<Enrich>,
+    /// For addresses that names resolve to: `--exclude` applies to them too.
+    targets: Arc<TargetSet>,
+}
+
+/// How many times a connection that failed for local reasons is retried, and the first pause.
+const LOCAL_RETRIES: u32 = 6;
+const LOCAL_BACKOFF: Duration = Duration::from_millis(50);
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+async fn probe_one(
+    shared: &Shared,
+    target: String,
+    name: Option<&str>,
+    ip: IpAddr,
+    port: u16,
+) -> HostReport {
+    let addr = SocketAddr::new(ip, port);
+    let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
+    let mut pause = LOCAL_BACKOFF;
+    for _ in 0..LOCAL_RETRIES {
+        if !obs.connect_error.as_ref().is_some_and(StageError::is_local) {
+            break;
+        }
+        shared.local_errors.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        obs = probe::probe_endpoint(addr, name, &shared.probe).await;
+    }
+    let mut report = analysis::analyse(
+        HostReport::new(target, Some(ip), port),
+        &obs,
+        now_unix(),
+        &shared.analysis,
+    );
+    if let Some(enrich) = &shared.enrich {
+        enrich(&mut report);
+    }
+    report
+}
+
+async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
+    match c.host {
+        Host::Ip(ip) => vec![probe_one(&shared, c.target, None, ip, c.port).await],
+        Host::Name(name) => {
+            let started = Instant::now();
+            let lookup = tokio::time::timeout(
+                shared.probe.connect_timeout.max(Duration::from_secs(5)),
+                tokio::net::lookup_host((name.as_str(), c.port)),
+            )
+            .await;
+            let addrs: Vec<IpAddr> = match lookup {
+                Ok(Ok(addrs)) => {
+                    let mut ips: Vec<IpAddr> = Vec::new();
+                    for a in addrs {
+                        if !ips.contains(&a.ip()) {
+                            ips.push(a.ip());
+                        }
+                    }
+                    ips
+                }
+                Ok(Err(e)) => {
+                    return vec![unresolved(
+                        &shared,
+                        c.target,
+                        c.port,
+                        e.to_string(),
+                        started,
+                    )];
+                }
+                Err(_) => {
+                    return vec![unresolved(
+                        &shared,
+                        c.target,
+                        c.port,
+                        "name lookup timed out".into(),
+                        started,
+                    )];
+                }
+            };
+            if addrs.is_empty() {
+                let why = "the name has no addresses".to_owned();
+                return vec![unresolved(&shared, c.target, c.port, why, started)];
+            }
+            let take = match shared.resolve {
+                Resolve::First => 1,
+                Resolve::All => addrs.len(),
+            };
+            // Addresses under --exclude are skipped silently, as they are for address targets.
+            let mut out = Vec::new();
+            let allowed = addrs
+                .into_iter()
+                .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
+            for ip in allowed.take(take) {
+                out.push(probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await);
+            }
+            out
+        }
+    }
+}
+
+fn unresolved(
+    shared: &Shared,
+    target: String,
+    port: u16,
+    why: String,
+    started: Instant,
+) -> HostReport {
+    let mut r = HostReport::new(target.clone(), None, port);
+    r.status = Status::Error;
+    r.error = Some(ErrorInfo {
+        stage: Stage::Resolve,
+        message: format!("cannot resolve {target}: {why}"),
+    });
+    r.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(enrich) = &shared.enrich {
+        enrich(&mut r);
+    }
+    r
+}
+
+/// Resolves when the user asks the scan to stop (Ctrl-C, or SIGTERM on Unix).
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn progress_bar(total: u64, enabled: bool) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} endpoints  {per_sec}  ETA {eta}  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Scans every candidate of `targets`, writing each report to `outputs` as it finishes.
+/// Returns the summary; `summary.interrupted` tells whether the user stopped the scan.
+pub async fn run(
+    cfg: &ScanConfig,
+    targets: Arc<TargetSet>,
+    outputs: &mut Outputs,
+    enrich: Option<Enrich>,
+) -> Result<Summary> {
+    let shared = Arc::new(Shared {
+        probe: cfg.probe.clone(),
+        analysis: cfg.analysis.clone(),
+        resolve: cfg.resolve,
+        local_errors: AtomicU64::new(0),
+        enrich,
+        targets: targets.clone(),
+    });
+    let total = targets.len();
+    let bar = progress_bar(total, cfg.progress);
+    let mut summary = Summary::default();
+    let mut candidates = targets.iter();
+    let mut in_flight: JoinSet<Vec<HostReport>> = JoinSet::new();
+    let mut started: u64 = 0;
+    let stop = interrupted();
+    tokio::pin!(stop);
+
+    loop {
+        while in_flight.len() < cfg.concurrency.max(1) {
+            let Some(c) = candidates.next() else { break };
+            started += 1;
+            in_flight.spawn(scan_candidate(shared.clone(), c));
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = in_flight.join_next() => {
+                match joined {
+                    Some(Ok(reports)) => {
+                        for r in &reports {
+                            summary.add(r);
+                            bar.suspend(|| outputs.write(r))?;
+                        }
+                        bar.inc(1);
+                    }
+                    Some(Err(e)) => {
+                        // A panicking probe is a bug; keep scanning and say so.
+                        tracing::error!("an endpoint task failed: {e}");
+                        bar.inc(1);
+                    }
+                    None => break,
+                }
+            }
+            () = &mut stop => {
+                summary.interrupted = true;
+                bar.println(format!(
+                    "interrupted: finishing {} endpoints in flight (up to {} s), starting no new ones",
+                    in_flight.len(),
+                    cfg.grace.as_secs()
+                ));
+                let grace = tokio::time::sleep(cfg.grace);
+                tokio::pin!(grace);
+                loop {
+                    tokio::select! {
+                        joined = in_flight.join_next() => match joined {
+                            Some(Ok(reports)) => for r in &reports {
+                                summary.add(r);
+                                outputs.write(r)?;
+                            },
+                            Some(Err(_)) => {}
+                            None => break,
+                        },
+                        () = &mut grace => {
+                            let left = in_flight.len() as u64;
+                            in_flight.abort_all();
+                            started -= left;
+                            break;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    summary.skipped = total.saturating_sub(started);
+    summary.local_errors = shared.local_errors.load(Ordering::Relaxed);
+    Ok(summary)
+}
