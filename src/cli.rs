@@ -1,6 +1,8 @@
 //! The command line: clap arguments, resolved into one [`ScanConfig`] before any packet is
 //! sent, and the documented exit codes.
 
+pub mod clients;
+
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,11 @@ pub struct Cli {
 pub enum Command {
     /// Probe RDP endpoints and report their posture.
     Scan(ScanArgs),
+    /// Describe RDP clients: the local one by default (--format json output can be fed back
+    /// with --client-state).
+    Client(clients::ClientArgs),
+    /// Re-evaluate a saved scan (JSON or JSONL) against client profiles, without rescanning.
+    Report(clients::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +131,8 @@ pub struct ScanArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub compat: clients::CompatArgs,
 }
 
 /// Reads a target or exclusion file (`-` is standard input), naming it in errors.
@@ -188,6 +197,8 @@ pub struct ResolvedScan {
     pub stdout: Format,
     pub files: Vec<(PathBuf, Format)>,
     pub meta: ScanMeta,
+    /// The clients to evaluate every host against (docs/compat.md).
+    pub clients: Vec<crate::client::ClientProfile>,
 }
 
 /// Resolves and validates everything before any packet is sent.
@@ -236,6 +247,10 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             credssp_versions.push(v);
         }
     }
+    let clients = clients::resolve_clients(
+        &args.compat.select,
+        &crate::client::builtin::default_profile_names(),
+    )?;
     let tls = TlsContext::new(&TlsOptions {
         ca_file: args.ca_file.clone(),
         ..TlsOptions::default()
@@ -270,6 +285,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         targets: args.targets.clone(),
         ports,
         summary: None,
+        clients: Vec::new(),
+        compat: Vec::new(),
     };
     Ok(ResolvedScan {
         config,
@@ -277,6 +294,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         stdout: args.format,
         files,
         meta,
+        clients,
     })
 }
 
@@ -317,11 +335,23 @@ async fn scan(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let compat = match clients::CompatRun::open(
+        std::mem::take(&mut resolved.clients),
+        args.compat.matrix.as_deref(),
+        args.compat.fail_on.clone(),
+    ) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let enrich = compat.is_active().then(|| compat.enrich());
     let summary = match scan::run(
         &resolved.config,
         resolved.targets.clone(),
         &mut outputs,
-        None,
+        enrich,
     )
     .await
     {
@@ -331,19 +361,32 @@ async fn scan(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    let compat = match compat.finish() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
     let mut meta = resolved.meta;
     meta.finished = Some(now_rfc3339());
     meta.summary = Some(summary.clone());
+    meta.clients = compat.clients.clone();
+    meta.compat = compat.summaries.clone();
     if let Err(e) = outputs.finish(&meta) {
         eprintln!("rdpsweep: {e:#}");
         return ExitCode::from(exit::RUNTIME);
     }
+    compat.print(resolved.stdout == Format::Table);
     if summary.interrupted {
         eprintln!(
             "rdpsweep: interrupted; {} endpoints written, {} not scanned",
             summary.endpoints, summary.skipped
         );
         return ExitCode::from(exit::INTERRUPTED);
+    }
+    if !compat.failed.is_empty() {
+        return ExitCode::from(exit::FAIL_ON);
     }
     ExitCode::from(exit::OK)
 }
@@ -364,5 +407,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Client(args) => clients::run_client(args),
+        Command::Report(args) => clients::run_report(args),
     }
 }

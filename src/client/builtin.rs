@@ -19,6 +19,11 @@ use super::profile::{
 /// The default of `--client-profile`.
 pub const DEFAULT_PROFILES: &str = "local,patched-mitigated,unpatched";
 
+/// The names of [`DEFAULT_PROFILES`].
+pub fn default_profile_names() -> Vec<&'static str> {
+    DEFAULT_PROFILES.split(',').collect()
+}
+
 /// Names of the built-in profiles (without `local`), in documentation order.
 pub const BUILTIN_NAMES: &[&str] = &[
     "patched-mitigated",

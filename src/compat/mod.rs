@@ -183,12 +183,14 @@ fn issues(host: &HostReport, client: &ClientProfile) -> Vec<Issue> {
                     }
                 }
             }
-            if let Some(i) = certificate(host, client) {
-                out.push(i);
-            }
+            // CredSSP's version check comes before the certificate prompt in mstsc: on equal
+            // severity the CredSSP reason is the one the user meets first.
             if layer == Layer::Credssp
                 && let Some(i) = credssp_check(host, client)
             {
+                out.push(i);
+            }
+            if let Some(i) = certificate(host, client) {
                 out.push(i);
             }
         }
@@ -321,6 +323,17 @@ fn server_tls(host: &HostReport) -> [(TlsVersion, Tristate); 4] {
             *state = Tristate::No;
         }
     }
+    // rdpsweep's default TLS probing proves TLS 1.3 without deciding 1.2. A server that speaks
+    // TLS 1.3 is taken to speak TLS 1.2 as well unless 1.2 was probed and refused (RDP servers
+    // that refuse TLS 1.2 while offering 1.3 are not known; `--tls-versions all` decides it).
+    let has13 = out
+        .iter()
+        .any(|(v, s)| *v == TlsVersion::Tls13 && *s == Tristate::Yes);
+    for (v, state) in out.iter_mut() {
+        if has13 && *v == TlsVersion::Tls12 && *state == Tristate::Unknown {
+            *state = Tristate::Yes;
+        }
+    }
     out
 }
 
@@ -349,12 +362,16 @@ fn tls_check(host: &HostReport, client: &ClientProfile) -> TlsCheck {
                 remediation::tls_version(&server_yes, &client.tls.enabled(), client.kind),
             ));
         }
-        let server_unknown = possible.iter().any(|v| {
-            server
-                .iter()
-                .any(|(sv, s)| sv == v && *s == Tristate::Unknown)
-        });
-        return TlsCheck::Issue(if server_unknown {
+        let undecided: Vec<&str> = possible
+            .iter()
+            .filter(|v| {
+                server
+                    .iter()
+                    .any(|(sv, s)| sv == *v && *s == Tristate::Unknown)
+            })
+            .map(|v| v.label())
+            .collect();
+        return TlsCheck::Issue(if !undecided.is_empty() {
             let why = host
                 .tls
                 .as_ref()
@@ -365,8 +382,9 @@ fn tls_check(host: &HostReport, client: &ClientProfile) -> TlsCheck {
                 Outcome::Unknown,
                 TLS_NOT_OBSERVED,
                 remediation::missing(&format!(
-                    "the TLS versions {} accepts were not observed{why}; rescan it.",
-                    host.endpoint()
+                    "whether {} accepts {} (the TLS versions the client can use) was not observed{why}; rescan it with --tls-versions all.",
+                    host.endpoint(),
+                    undecided.join("/")
                 )),
             )
         } else {

@@ -263,6 +263,62 @@ pub fn summarize<'a>(
     c.into_summaries()
 }
 
+/// The terminal's compact matrix: one line per host (`rows`: endpoint and cell texts in
+/// `clients` order), columns as wide as their longest cell (at most 32 characters, cut with
+/// `…`); `more` hosts that did not fit are counted at the end. Every text is escaped.
+pub fn compact_table(clients: &[String], rows: &[(String, Vec<String>)], more: u64) -> String {
+    const MAX: usize = 32;
+    let clip = |s: &str| -> String {
+        let s = sanitize::escape_controls(s);
+        if s.chars().count() > MAX {
+            let mut c: String = s.chars().take(MAX - 1).collect();
+            c.push('…');
+            c
+        } else {
+            s.into_owned()
+        }
+    };
+    let mut header = vec!["ENDPOINT".to_owned()];
+    header.extend(clients.iter().map(|c| clip(c)));
+    let mut lines: Vec<Vec<String>> = vec![header];
+    for (endpoint, cells) in rows {
+        let mut l = vec![clip(endpoint)];
+        l.extend(cells.iter().map(|c| clip(c)));
+        lines.push(l);
+    }
+    let cols = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::from("\ncompatibility (details: --matrix FILE.csv or --format json):\n");
+    if rows.is_empty() {
+        out.push_str("  no RDP hosts\n");
+        return out;
+    }
+    for l in &lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if more > 0 {
+        out.push_str(&format!(
+            "  ... and {more} more RDP hosts (see --matrix FILE.csv)\n"
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +401,28 @@ mod tests {
             "patched-mitigated: 0 ok, 0 exposed, 0 warn, 1 blocked, 0 depends, 1 unknown"
         );
         assert_eq!(s[1].count(Outcome::Exposed), 1);
+    }
+
+    #[test]
+    fn compact_table_aligns_columns() {
+        let clients = vec!["local".to_owned(), "patched-mitigated".to_owned()];
+        let rows = vec![
+            (
+                "127.0.0.2:3389".to_owned(),
+                vec!["unknown:client-unknown".to_owned(), "ok".to_owned()],
+            ),
+            (
+                "10.0.0.1:3389".to_owned(),
+                vec!["ok".to_owned(), "blocked:credssp-oracle".to_owned()],
+            ),
+        ];
+        let t = compact_table(&clients, &rows, 3);
+        let expected = "\ncompatibility (details: --matrix FILE.csv or --format json):\n\
+ENDPOINT        local                   patched-mitigated\n\
+127.0.0.2:3389  unknown:client-unknown  ok\n\
+10.0.0.1:3389   ok                      blocked:credssp-oracle\n  ... and 3 more RDP hosts (see --matrix FILE.csv)\n";
+        assert_eq!(t, expected);
+        assert!(compact_table(&clients, &[], 0).contains("no RDP hosts"));
     }
 
     #[test]
