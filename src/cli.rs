@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analysis::AnalysisOptions;
 use crate::probe::ProbeOptions;
 use crate::probe::pace::Pacer;
+use crate::probe::tls::{TlsContext, TlsOptions, TlsVersionMode};
 use crate::report::output::{Format, Outputs};
 use crate::report::summary::ScanMeta;
 use crate::scan::{self, Resolve, ScanConfig};
@@ -108,6 +109,14 @@ pub struct ScanArgs {
     /// Days before expiry that raise cert-expiring-soon.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub cert_expiry_warn: i64,
+    /// Extra trust anchors (PEM bundle) for the certificate verdict `tls.trust.ca_file`: an
+    /// internal CA, or pinned self-signed RDP certificates.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// TLS version enumeration: `default` learns the highest version and whether TLS 1.0/1.1
+    /// is accepted (at most one extra connection); `all` decides 1.0, 1.1 and 1.2 each.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "default")]
+    pub tls_versions: TlsVersionMode,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -213,6 +222,13 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     if args.connect_timeout.is_zero() || args.timeout.is_zero() {
         bail!("timeouts must be longer than zero");
     }
+    let tls = TlsContext::new(&TlsOptions {
+        ca_file: args.ca_file.clone(),
+        ..TlsOptions::default()
+    })?;
+    for warning in &tls.platform_warnings {
+        tracing::warn!("platform trust store: {warning}");
+    }
     let config = ScanConfig {
         probe: ProbeOptions {
             connect_timeout: args.connect_timeout,
@@ -220,6 +236,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             source_ip: args.source_ip,
             deep: args.deep,
             pacer: args.rate.map(|r| Arc::new(Pacer::new(r))),
+            tls: Some(Arc::new(tls)),
+            tls_versions: args.tls_versions,
         },
         analysis: AnalysisOptions {
             cert_expiry_warn_days: args.cert_expiry_warn,

@@ -67,9 +67,15 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> HostReport {
+async fn probe_one(
+    shared: &Shared,
+    target: String,
+    name: Option<&str>,
+    ip: IpAddr,
+    port: u16,
+) -> HostReport {
     let addr = SocketAddr::new(ip, port);
-    let mut obs = probe::probe_endpoint(addr, &shared.probe).await;
+    let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
         if !obs.connect_error.as_ref().is_some_and(StageError::is_local) {
@@ -78,7 +84,7 @@ async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> Ho
         shared.local_errors.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(pause).await;
         pause *= 2;
-        obs = probe::probe_endpoint(addr, &shared.probe).await;
+        obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     }
     let mut report = analysis::analyse(
         HostReport::new(target, Some(ip), port),
@@ -94,7 +100,7 @@ async fn probe_one(shared: &Shared, target: String, ip: IpAddr, port: u16) -> Ho
 
 async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
     match c.host {
-        Host::Ip(ip) => vec![probe_one(&shared, c.target, ip, c.port).await],
+        Host::Ip(ip) => vec![probe_one(&shared, c.target, None, ip, c.port).await],
         Host::Name(name) => {
             let started = Instant::now();
             let lookup = tokio::time::timeout(
@@ -145,7 +151,7 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
                 .into_iter()
                 .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
             for ip in allowed.take(take) {
-                out.push(probe_one(&shared, c.target.clone(), ip, c.port).await);
+                out.push(probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await);
             }
             out
         }

@@ -1,8 +1,10 @@
 //! Pure analysis: observations in, verdicts and findings out. No I/O, no clock (`now` is
 //! passed in), no protocol bytes (the probe decoded them).
 
+pub mod cert;
 pub mod findings;
 pub mod security;
+pub mod tls;
 
 use crate::probe::negotiate::NegotiationResult;
 use crate::probe::{Observation, StageError};
@@ -28,8 +30,8 @@ impl Default for AnalysisOptions {
 pub fn analyse(
     mut report: HostReport,
     obs: &Observation,
-    _now_unix: i64,
-    _opts: &AnalysisOptions,
+    now_unix: i64,
+    opts: &AnalysisOptions,
 ) -> HostReport {
     report.connections = obs.connections;
     report.elapsed_ms = u64::try_from(obs.elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -80,5 +82,22 @@ pub fn analyse(
     let (security, findings) = security::security(&obs.negotiations);
     report.security = security;
     report.findings.extend(findings);
+
+    if let Some(evidence) = &obs.tls {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let cert_opts = cert::CertOptions {
+            expiry_warn_days: opts.cert_expiry_warn_days,
+        };
+        let (tls, findings) = tls::tls_report(
+            evidence,
+            obs.server_name.as_deref(),
+            report.ip,
+            now,
+            &cert_opts,
+        );
+        report.tls = Some(tls);
+        report.findings.extend(findings);
+    }
     report
 }

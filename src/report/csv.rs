@@ -10,7 +10,7 @@ use std::io::Write;
 
 use super::HostReport;
 use super::sanitize;
-use crate::report::schema::Protocols;
+use crate::report::schema::{CertificateReport, Protocols};
 
 /// One CSV column: its header and how to render it.
 pub struct Column {
@@ -151,7 +151,120 @@ pub static COLUMNS: &[Column] = &[
         name: "elapsed_ms",
         value: |r| r.elapsed_ms.to_string(),
     },
+    Column {
+        name: "tls_version",
+        value: |r| {
+            opt(r
+                .tls
+                .as_ref()
+                .and_then(|t| t.version.as_deref())
+                .map(tls_text))
+        },
+    },
+    Column {
+        name: "tls_versions",
+        value: |r| {
+            r.tls
+                .as_ref()
+                .map(|t| {
+                    t.versions
+                        .iter()
+                        .map(|v| tls_text(v))
+                        .collect::<Vec<_>>()
+                        .join(";")
+                })
+                .unwrap_or_default()
+        },
+    },
+    Column {
+        name: "tls_cipher",
+        value: |r| opt(r.tls.as_ref().and_then(|t| t.cipher.as_ref())),
+    },
+    Column {
+        name: "tls_stack",
+        value: |r| opt(r.tls.as_ref().and_then(|t| t.stack.as_ref())),
+    },
+    Column {
+        name: "cert_subject_cn",
+        value: |r| opt(cert(r).and_then(|c| c.subject_cn.as_ref())),
+    },
+    Column {
+        name: "cert_issuer",
+        value: |r| opt(cert(r).map(|c| &c.issuer)),
+    },
+    Column {
+        name: "cert_not_after",
+        value: |r| opt(cert(r).map(|c| &c.not_after)),
+    },
+    Column {
+        name: "cert_days_left",
+        value: |r| opt(cert(r).map(|c| c.days_left)),
+    },
+    Column {
+        name: "cert_self_signed",
+        value: |r| yes_no(cert(r).map(|c| c.self_signed)),
+    },
+    Column {
+        name: "cert_trusted",
+        value: |r| yes_no(cert_trusted(r)),
+    },
+    Column {
+        name: "cert_name_ok",
+        value: |r| {
+            yes_no(
+                r.tls
+                    .as_ref()
+                    .and_then(|t| t.trust.as_ref())
+                    .and_then(|t| t.name.as_deref())
+                    .map(|v| v == "trusted"),
+            )
+        },
+    },
+    Column {
+        name: "cert_sha1",
+        value: |r| opt(cert(r).map(|c| &c.sha1)),
+    },
+    Column {
+        name: "cert_key_type",
+        value: |r| opt(cert(r).map(|c| &c.key_type)),
+    },
+    Column {
+        name: "cert_key_bits",
+        value: |r| opt(cert(r).and_then(|c| c.key_bits)),
+    },
+    Column {
+        name: "cert_signature_algorithm",
+        value: |r| opt(cert(r).map(|c| &c.signature_algorithm)),
+    },
 ];
+
+/// A TLS version as text a spreadsheet cannot turn into a number: `1.2` -> `TLS1.2`,
+/// `ssl3` -> `SSL3.0`.
+fn tls_text(v: &str) -> String {
+    match v {
+        "ssl3" => "SSL3.0".into(),
+        v if v.starts_with("0x") => v.into(),
+        v => format!("TLS{v}"),
+    }
+}
+
+fn cert(r: &HostReport) -> Option<&CertificateReport> {
+    r.tls.as_ref().and_then(|t| t.certificate.as_ref())
+}
+
+/// `yes` when the chain verifies against the platform store or `--ca-file`, `no` when it was
+/// checked and verifies against neither, empty when not checked.
+fn cert_trusted(r: &HostReport) -> Option<bool> {
+    let trust = r.tls.as_ref()?.trust.as_ref()?;
+    let verdicts: Vec<&String> = [&trust.platform, &trust.ca_file]
+        .into_iter()
+        .flatten()
+        .collect();
+    if verdicts.is_empty() {
+        return None;
+    }
+    Some(verdicts.iter().any(|v| v.as_str() == "trusted"))
+}
 
 /// Streams rows to `out`.
 pub struct CsvWriter<W: Write> {

@@ -24,12 +24,12 @@ fn dash(s: Option<String>) -> String {
 static COLS: &[Col] = &[
     Col {
         title: "ENDPOINT",
-        width: 24,
+        width: 22,
         value: |r| r.endpoint(),
     },
     Col {
         title: "STATUS",
-        width: 8,
+        width: 7,
         value: |r| r.status.as_str().into(),
     },
     Col {
@@ -42,7 +42,7 @@ static COLS: &[Col] = &[
     },
     Col {
         title: "LAYERS",
-        width: 22,
+        width: 18,
         value: |r| {
             let p = &r.security.protocols;
             dash(Some(
@@ -62,12 +62,12 @@ static COLS: &[Col] = &[
     },
     Col {
         title: "TLS",
-        width: 12,
+        width: 15,
         value: |r| dash(r.tls.as_ref().map(|t| t.versions.join(","))),
     },
     Col {
         title: "CERT",
-        width: 16,
+        width: 10,
         value: |r| {
             dash(
                 r.tls
@@ -82,7 +82,7 @@ static COLS: &[Col] = &[
     },
     Col {
         title: "CREDSSP",
-        width: 12,
+        width: 10,
         value: |r| {
             dash(r.credssp.as_ref().map(|c| match c.version {
                 Some(v) => format!("v{v} {}", c.cve_2018_0886.as_str()),
@@ -92,7 +92,7 @@ static COLS: &[Col] = &[
     },
     Col {
         title: "HOST / OS",
-        width: 34,
+        width: 30,
         value: |r| {
             dash(r.ntlm.as_ref().map(|n| {
                 let name = n

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -587,7 +586,6 @@ fn is_excluded_for_resolved_names() {
 
 #[test]
 fn slash_eight_is_lazy() {
-    let started = Instant::now();
     let s = set(&["10.0.0.0/8"], &[], &[3389, 3390, 3391]);
     assert_eq!(s.len(), 16_777_216 * 3);
     let first: Vec<Candidate> = s.iter().take(1000).collect();
@@ -597,11 +595,6 @@ fn slash_eight_is_lazy() {
     assert!(first.iter().all(|c| c.target.starts_with("10.")));
     // Constant-size state: the iterator holds a reference and two counters.
     assert!(std::mem::size_of::<Iter<&TargetSet>>() <= 48);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "building and starting a /8 took {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]

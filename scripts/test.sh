@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# rdpsweep's test command (the README's): installs the real test servers when they are missing,
+# makes sure rustfmt and clippy are there, then runs every test and fails loudly on any failure.
+#
+# Works on a fresh Debian 12 machine as root with nothing but the Rust toolchain installed.
+# Re-runs are fast: apt is only touched when a package is missing.
+#
+#   scripts/test.sh                  # the whole suite
+#   scripts/test.sh --test servers   # only `cargo test --test servers` (any cargo test arguments)
+#
+# Environment: CI=true adds --locked to cargo (Cargo.lock must be committed and current).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Real servers the integration tests start on loopback (tests/support), and the tools they use.
+TEST_PACKAGES=(xrdp freerdp2-shadow-x11 xvfb openssl)
+# What the `openssl` crate's `vendored` feature needs to build OpenSSL from source.
+BUILD_PACKAGES=(perl make gcc libc6-dev)
+# Commands the test harness runs (each must exist after the install).
+REQUIRED_COMMANDS=(xrdp xrdp-keygen freerdp-shadow-cli Xvfb openssl unshare hostname)
+
+LOCKED=()
+if [[ "${CI:-}" == "true" ]]; then
+    LOCKED=(--locked)
+fi
+
+# --- step timing --------------------------------------------------------------------------------
+STEP_NAMES=()
+STEP_TIMES=()
+STEP_NAME=""
+STEP_START=""
+SCRIPT_START=$EPOCHREALTIME
+
+elapsed_since() { # START -> seconds with 1 decimal
+    awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+step() { # NAME: ends the current step (if any) and starts NAME
+    end_step
+    STEP_NAME=$1
+    STEP_START=$EPOCHREALTIME
+    printf '\n==> [test.sh] %s\n' "$STEP_NAME"
+}
+
+end_step() {
+    if [[ -n "$STEP_NAME" ]]; then
+        local t
+        t=$(elapsed_since "$STEP_START")
+        STEP_NAMES+=("$STEP_NAME")
+        STEP_TIMES+=("$t")
+        printf '<== [test.sh] %s: %s s\n' "$STEP_NAME" "$t"
+        STEP_NAME=""
+    fi
+}
+
+summary() {
+    local status=$?
+    local failed_step=$STEP_NAME
+    end_step
+    printf '\n[test.sh] step timings:\n'
+    local i
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '  %8s s  %s\n' "${STEP_TIMES[$i]}" "${STEP_NAMES[$i]}"
+    done
+    printf '  %8s s  total\n' "$(elapsed_since "$SCRIPT_START")"
+    if [[ $status -ne 0 ]]; then
+        printf '\n[test.sh] FAILED (exit %d) in step: %s\n' "$status" "${failed_step:-?}" >&2
+    else
+        printf '\n[test.sh] all steps passed\n'
+    fi
+    exit "$status"
+}
+trap summary EXIT
+
+die() {
+    printf '[test.sh] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run: $* (run this script as root, or install sudo)"
+    fi
+}
+
+# --- 1. system packages -------------------------------------------------------------------------
+step "system packages (${TEST_PACKAGES[*]} ${BUILD_PACKAGES[*]})"
+missing=()
+for pkg in "${TEST_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"; do
+    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != "installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get: install them by hand"
+    echo "installing: ${missing[*]}"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    echo "all installed"
+fi
+for cmd in "${REQUIRED_COMMANDS[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || die "command '$cmd' is missing after the install"
+done
+# xrdp's Standard RDP Security key (the package's postinst makes it; the tests need it).
+if [[ ! -e /etc/xrdp/rsakeys.ini ]]; then
+    echo "creating /etc/xrdp/rsakeys.ini"
+    as_root sh -c 'umask 077 && xrdp-keygen xrdp auto'
+fi
+
+# --- 2. Rust components -------------------------------------------------------------------------
+step "rust components (rustfmt, clippy)"
+if command -v rustup >/dev/null 2>&1; then
+    installed=$(rustup component list --installed)
+    for component in rustfmt clippy; do
+        if ! grep -q "^${component}" <<<"$installed"; then
+            rustup component add "$component"
+        fi
+    done
+fi
+cargo fmt --version
+cargo clippy --version
+
+# --- 3. tests -----------------------------------------------------------------------------------
+if [[ $# -gt 0 ]]; then
+    step "cargo test $*"
+    cargo test "${LOCKED[@]}" "$@"
+else
+    step "cargo test --all-targets (unit, integration with real servers, bins, examples, benches)"
+    cargo test "${LOCKED[@]}" --all-targets --no-fail-fast
+
+    step "cargo test --doc"
+    cargo test "${LOCKED[@]}" --doc --no-fail-fast
+
+    # --- 4. Windows cross-build + wine --------------------------------------------------------
+    # RESERVED: a later step builds x86_64-pc-windows-gnu (gcc-mingw-w64-x86-64) and runs the
+    # Windows binary under wine64 against the same loopback servers. Add it here as its own
+    # `step "..."`, and add its packages to a *_PACKAGES list above.
+fi
