@@ -245,6 +245,18 @@ class Farm:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the servers, including the per-connection children that
+        xrdp forked and reaped (utime + stime + cutime + cstime from /proc/PID/stat)."""
+        ticks = 0
+        for p in self.procs:
+            try:
+                stat = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, IndexError):
+                continue
+            ticks += sum(int(x) for x in stat[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
 
 def listening(port: int) -> set[str]:
     out = subprocess.run(
@@ -427,11 +439,13 @@ def phase_farm(args, work: Path, n: int) -> dict:
         log(f"  {len(endpoints)} endpoints listening ({len(procs)} server processes)")
 
         rs_runs, nm_runs, rs_facts, nm_facts = [], [], [], []
+        server_cpu: dict[str, list[float]] = {"rdpsweep": [], "nmap": []}
         for r in range(args.runs):
             order = ["rdpsweep", "nmap"] if r % 2 == 0 else ["nmap", "rdpsweep"]
             if args.no_nmap:
                 order = ["rdpsweep"]
             for tool in order:
+                cpu0 = farm.cpu_s()
                 if tool == "rdpsweep":
                     out = sub / f"rdpsweep-{r}.jsonl"
                     cmd = rdpsweep_cmd(args.rdpsweep, ["-i", str(targets), "-p", str(PORT)])
@@ -445,8 +459,10 @@ def phase_farm(args, work: Path, n: int) -> dict:
                     m = timed(cmd, sub / f"nmap-{r}.out", sub, f"nmap-{r}")
                     nm_runs.append(m)
                     nm_facts.append(nmap_facts(xml))
+                # Children still running when the scan ends are counted by the next run.
+                server_cpu[tool].append(round(farm.cpu_s() - cpu0, 2))
                 log(f"  {tool:8} run {r + 1}: {m.wall_s:7.2f} s wall, {m.cpu_s:6.2f} s CPU, "
-                    f"{m.max_rss_kb / 1024:6.1f} MB max RSS")
+                    f"{m.max_rss_kb / 1024:6.1f} MB max RSS; servers used {server_cpu[tool][-1]:.2f} s CPU")
             if not farm.alive():
                 raise SystemExit(f"bench: a farm server died during run {r + 1}; see {sub}")
 
@@ -471,6 +487,7 @@ def phase_farm(args, work: Path, n: int) -> dict:
                 "credssp_hosts": len(last_rs["credssp"]),
                 "ntlm_hosts": len(last_rs["ntlm"]),
                 "nla_required_hosts": len(last_rs["nla_required"]),
+                "server_cpu_s": statistics.median(server_cpu["rdpsweep"]),
             },
         }
         med = result["rdpsweep"]["median"]
@@ -484,6 +501,7 @@ def phase_farm(args, work: Path, n: int) -> dict:
                 "all_found": nm_ok,
                 "ntlm_hosts": len(last_nm["ntlm"]),
                 "ssl_cert_hosts": len(last_nm["ssl_cert"]),
+                "server_cpu_s": statistics.median(server_cpu["nmap"]),
             }
             nmed = result["nmap"]["median"]
             result["nmap"]["cpu_ms_per_host"] = round(nmed["cpu_s"] * 1000 / len(endpoints), 3)
@@ -501,6 +519,26 @@ def phase_farm(args, work: Path, n: int) -> dict:
             missing = expected - set(nm_facts[-1]["rdp"])
             log(f"  WARNING: nmap missed {len(missing)} endpoints, e.g. {sorted(missing)[:5]}")
         return result
+    finally:
+        farm.stop()
+
+
+def phase_serve(args, work: Path, n: int) -> None:
+    """Starts the farm and keeps it up until SIGINT/SIGTERM (for profiling a scanner by hand)."""
+    sub = work / f"serve-{n}"
+    sub.mkdir(exist_ok=True)
+    farm = Farm(sub)
+    try:
+        check_port_free(PORT)
+        endpoints = start_xrdp(farm, n, args.xrdp_per_process, args.xrdp_fork == "true")
+        endpoints += start_shadow(farm, args.shadow)
+        targets = sub / "targets.txt"
+        targets.write_text("".join(f"{a}\n" for a in endpoints))
+        (sub / "pids").write_text(" ".join(str(p.pid) for p in farm.procs) + "\n")
+        print(f"serving {len(endpoints)} endpoints; targets in {targets}; Ctrl-C stops", flush=True)
+        while farm.alive():
+            time.sleep(1)
+        raise SystemExit(f"bench: a server exited; see {sub}")
     finally:
         farm.stop()
 
@@ -695,11 +733,20 @@ def main() -> int:
     ap.add_argument("--tarpit", type=int, default=5000, help="tarpit listeners, all in flight at once")
     ap.add_argument("--tarpit-runs", type=int, default=1)
     ap.add_argument("--tarpit-args", default="", help="extra rdpsweep options for the tarpit scan")
-    ap.add_argument("--phases", default="closed,farm,tarpit")
+    ap.add_argument("--phases", default="closed,farm,tarpit",
+                    help="any of closed,farm,tarpit; or serve: start the farm of the first size "
+                         "and keep it up until Ctrl-C (for profiling by hand)")
     ap.add_argument("--no-nmap", action="store_true", help="scan the farm with rdpsweep only")
     ap.add_argument("--nmap-closed", action="store_true", help="also time nmap over the closed range")
     ap.add_argument("--out", default=None, help="directory for results.json, table.txt and raw outputs")
     args = ap.parse_args()
+
+    def on_term(signum, _frame):
+        # Unwind through the phases' `finally` blocks so every server we started is stopped.
+        raise SystemExit(f"bench: stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
     args.tarpit_args = args.tarpit_args.split()
     phases = set(args.phases.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -720,6 +767,9 @@ def main() -> int:
         "nmap_command": f"nmap -Pn -n -p {PORT} --script {NMAP_SCRIPTS} -iL TARGETS",
         "rdpsweep_command": f"rdpsweep scan --format jsonl --no-progress -i TARGETS -p {PORT}",
     }
+    if "serve" in phases:
+        phase_serve(args, work, sizes[0])
+        return 0
     if "closed" in phases:
         res["closed"] = phase_closed(args, work)
     if "farm" in phases:
