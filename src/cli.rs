@@ -97,6 +97,10 @@ pub struct ScanArgs {
     /// Also probe RDSTLS and RDSAAD (two more connections per endpoint).
     #[arg(long)]
     pub deep: bool,
+    /// Also run the CredSSP first leg advertising these client versions (2-6, e.g. 2,3,6), one
+    /// more connection each, and record the server's answers (see docs/credssp.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub credssp_versions: Vec<u32>,
     /// For hostnames: probe the first address or all A/AAAA addresses.
     #[arg(long, value_enum, default_value = "first")]
     pub resolve: Resolve,
@@ -222,6 +226,16 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     if args.connect_timeout.is_zero() || args.timeout.is_zero() {
         bail!("timeouts must be longer than zero");
     }
+    if let Some(v) = args.credssp_versions.iter().find(|v| !(2..=6).contains(*v)) {
+        bail!("--credssp-versions: {v} is not a CredSSP version (MS-CSSP defines 2 to 6)");
+    }
+    // In the order given, each version once.
+    let mut credssp_versions: Vec<u32> = Vec::new();
+    for &v in &args.credssp_versions {
+        if !credssp_versions.contains(&v) {
+            credssp_versions.push(v);
+        }
+    }
     let tls = TlsContext::new(&TlsOptions {
         ca_file: args.ca_file.clone(),
         ..TlsOptions::default()
@@ -236,6 +250,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             source_ip: args.source_ip,
             deep: args.deep,
             pacer: args.rate.map(|r| Arc::new(Pacer::new(r))),
+            credssp_versions,
             tls: Some(Arc::new(tls)),
             tls_versions: args.tls_versions,
         },

@@ -2,7 +2,9 @@
 //! passed in), no protocol bytes (the probe decoded them).
 
 pub mod cert;
+pub mod credssp;
 pub mod findings;
+pub mod os;
 pub mod security;
 pub mod tls;
 
@@ -99,5 +101,39 @@ pub fn analyse(
         report.tls = Some(tls);
         report.findings.extend(findings);
     }
+
+    if let Some(stage) = credssp_stage(obs) {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let a = credssp::analyse_credssp(stage, &obs.credssp_emulated, now);
+        report.credssp = Some(a.credssp);
+        report.findings.extend(a.findings);
+        // The certificate checked against the host's own (NTLM) DNS name too.
+        if let (Some(ntlm), Some(leaf)) = (
+            &a.ntlm,
+            obs.tls
+                .as_ref()
+                .and_then(|t| t.chain())
+                .and_then(|c| c.first()),
+        ) && let Some(f) =
+            credssp::ntlm_name_finding(ntlm, leaf, obs.server_name.as_deref(), now)
+        {
+            report.findings.push(f);
+        }
+        report.ntlm = a.ntlm;
+    }
     report
+}
+
+/// What the probe did at the CredSSP stage; `None` when it says nothing (stage not part of
+/// this probe), so the report has no `credssp` section.
+fn credssp_stage(obs: &Observation) -> Option<credssp::CredsspStage<'_>> {
+    match (&obs.credssp, &obs.credssp_skipped) {
+        (Some(result), _) => Some(credssp::CredsspStage::Ran(result)),
+        (None, Some(why)) => Some(credssp::CredsspStage::NotRun(why)),
+        (None, None) if !obs.credssp_emulated.is_empty() => Some(credssp::CredsspStage::NotRun(
+            "the main probe did not reach CredSSP",
+        )),
+        (None, None) => None,
+    }
 }

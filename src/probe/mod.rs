@@ -2,6 +2,7 @@
 //! for one endpoint (see `docs/connection-plan.md`) under one deadline and returns an
 //! [`Observation`]: raw facts and per-stage outcomes, never verdicts.
 
+pub mod credssp;
 pub mod io;
 pub mod negotiate;
 pub mod pace;
@@ -32,6 +33,9 @@ pub struct ProbeOptions {
     pub deep: bool,
     /// Shared connection pacer (`--rate`).
     pub pacer: Option<Arc<Pacer>>,
+    /// Extra CredSSP first legs advertising these client versions (`--credssp-versions`), one
+    /// connection each, after the main probe (which advertises version 6).
+    pub credssp_versions: Vec<u32>,
     /// The per-scan TLS context (trust stores, rustls and OpenSSL configurations); `None`
     /// skips the TLS stage.
     pub tls: Option<Arc<tls::TlsContext>>,
@@ -47,6 +51,7 @@ impl Default for ProbeOptions {
             source_ip: None,
             deep: false,
             pacer: None,
+            credssp_versions: Vec::new(),
             tls: None,
             tls_versions: tls::TlsVersionMode::Default,
         }
@@ -107,6 +112,13 @@ pub struct Observation {
     pub connect_error: Option<StageError>,
     /// Negotiation connections, in the order made.
     pub negotiations: Vec<Negotiation>,
+    /// The CredSSP first leg on the connection whose negotiation selected HYBRID or HYBRID_EX
+    /// (`None` when it did not run; `credssp_skipped` says why).
+    pub credssp: Option<Result<credssp::CredsspObservation, credssp::CredsspFailure>>,
+    /// Why the CredSSP stage did not run (e.g. the server did not select CredSSP, TLS failed).
+    pub credssp_skipped: Option<String>,
+    /// First legs advertising other client versions (`--credssp-versions`), in order.
+    pub credssp_emulated: Vec<credssp::EmulatedAttempt>,
     /// TCP connections opened.
     pub connections: u32,
     pub elapsed: Duration,
@@ -136,6 +148,83 @@ fn selects_tls(result: &NegotiationResult) -> bool {
     }
 }
 
+/// Whether the server selected CredSSP (HYBRID or HYBRID_EX, MS-RDPBCGR 5.4.5.2).
+fn selects_credssp(result: &NegotiationResult) -> bool {
+    match result {
+        NegotiationResult::Confirm(ConnectionConfirm::Response { selected, .. }) => {
+            selected.contains(Protocols::HYBRID) || selected.contains(Protocols::HYBRID_EX)
+        }
+        _ => false,
+    }
+}
+
+/// Why the mstsc-like negotiation leads to no CredSSP, for `credssp.note`.
+fn no_credssp_reason(result: &NegotiationResult) -> String {
+    match result {
+        NegotiationResult::Confirm(ConnectionConfirm::Response { selected, .. }) => format!(
+            "the server did not select CredSSP (selected {})",
+            selected.selected_name()
+        ),
+        NegotiationResult::Confirm(ConnectionConfirm::Failure(code)) => {
+            format!("the server refused the CredSSP request ({})", code.name())
+        }
+        NegotiationResult::Confirm(ConnectionConfirm::Legacy) => {
+            "legacy server without negotiation (no CredSSP)".to_owned()
+        }
+        NegotiationResult::NotRdp { .. } => "not an RDP server".to_owned(),
+        NegotiationResult::Failed(e) => format!("negotiation failed: {e}"),
+    }
+}
+
+/// The CredSSP first leg on a TLS session, then a best-effort TLS close. It sends one
+/// TSRequest with an NTLM NEGOTIATE and reads one back (never credentials).
+async fn credssp_leg(
+    mut session: tls::TlsStream,
+    client_version: u32,
+    deadline: Instant,
+) -> Result<credssp::CredsspObservation, credssp::CredsspFailure> {
+    use tokio::io::AsyncWriteExt;
+    let result = credssp::first_leg(&mut session, client_version, deadline).await;
+    let close_by = deadline.min(Instant::now() + Duration::from_millis(200));
+    let _ = tokio::time::timeout_at(close_by, session.shutdown()).await;
+    result
+}
+
+/// One `--credssp-versions` probe: a new connection, the mstsc-like negotiation, TLS with the
+/// stack that worked for the main handshake, and the first leg advertising `client_version`.
+async fn emulated_leg(
+    addr: SocketAddr,
+    server_name: Option<&str>,
+    ctx: &tls::TlsContext,
+    stack: tls::TlsStack,
+    client_version: u32,
+    opts: &ProbeOptions,
+    deadline: Instant,
+) -> Result<credssp::CredsspObservation, credssp::CredsspFailure> {
+    let setup = |detail: String| credssp::CredsspFailure::Setup { detail };
+    let mut stream = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline)
+        .await
+        .map_err(|e| setup(format!("connect: {e}")))?;
+    let result = negotiate(
+        &mut stream,
+        NegotiationKind::Nla.requested(),
+        None,
+        deadline,
+    )
+    .await;
+    if !selects_credssp(&result) {
+        return Err(setup(no_credssp_reason(&result)));
+    }
+    let until = tls_deadline(deadline, opts.host_timeout);
+    let upgraded = match stack {
+        tls::TlsStack::Rustls => tls::upgrade(stream, server_name, ctx, until).await,
+        tls::TlsStack::Openssl => tls::upgrade_legacy(stream, server_name, ctx, until).await,
+    };
+    let (session, _) =
+        upgraded.map_err(|f| setup(format!("TLS ({}): {}", f.stack.as_str(), f.message)))?;
+    credssp_leg(session, client_version, until).await
+}
+
 /// Runs the connection plan against one address. `server_name` is the host name the user
 /// scanned (None for address targets).
 pub async fn probe_endpoint(
@@ -153,6 +242,8 @@ pub async fn probe_endpoint(
         .tls
         .as_deref()
         .map(|ctx| tls::TlsStage::new(ctx, opts.tls_versions, server_name));
+    // The TLS stack whose session carried the main CredSSP first leg (emulated legs reuse it).
+    let mut credssp_stack: Option<tls::TlsStack> = None;
 
     let mut plan = vec![
         NegotiationKind::Nla,
@@ -186,12 +277,31 @@ pub async fn probe_endpoint(
         let result = negotiate(&mut stream, kind.requested(), None, deadline).await;
         let first_is_rdp = matches!(result, NegotiationResult::Confirm(_));
         let tls_follows = selects_tls(&result);
+        // CredSSP follows TLS on the mstsc-like connection when the server selected it.
+        let credssp_follows = kind == NegotiationKind::Nla && selects_credssp(&result);
+        if kind == NegotiationKind::Nla && tls_stage.is_some() && !credssp_follows {
+            obs.credssp_skipped = Some(no_credssp_reason(&result));
+        }
         obs.negotiations.push(Negotiation { kind, result });
         if tls_follows && let Some(stage) = tls_stage.as_mut() {
-            // The first such connection carries the rustls handshake (CredSSP would continue
-            // on its TLS stream); a later one carries a version-probe hello.
+            // The first such connection carries the rustls handshake, and CredSSP continues on
+            // its TLS session; a later one carries a version-probe hello.
             let until = tls_deadline(deadline, opts.host_timeout);
-            let _session = stage.on_tls_connection(stream, until).await;
+            let session = stage.on_tls_connection(stream, until).await;
+            if credssp_follows {
+                match session {
+                    Some(session) => {
+                        credssp_stack = Some(session.stack());
+                        let until = tls_deadline(deadline, opts.host_timeout);
+                        obs.credssp = Some(
+                            credssp_leg(session, credssp::DEFAULT_CLIENT_VERSION, until).await,
+                        );
+                    }
+                    None => {
+                        obs.credssp_skipped = Some("the TLS handshake failed".to_owned());
+                    }
+                }
+            }
         } else {
             drop(stream);
         }
@@ -231,14 +341,53 @@ pub async fn probe_endpoint(
             )
             .await;
             if selects_tls(&result) {
+                let credssp_follows = selects_credssp(&result) && obs.credssp.is_none();
                 let until = tls_deadline(deadline, opts.host_timeout);
-                let _session = stage.on_extra_connection(extra, stream, until).await;
+                let session = stage.on_extra_connection(extra, stream, until).await;
+                // A legacy (OpenSSL) handshake after rustls failed: CredSSP runs on it.
+                if credssp_follows && let Some(session) = session {
+                    credssp_stack = Some(session.stack());
+                    obs.credssp_skipped = None;
+                    let until = tls_deadline(deadline, opts.host_timeout);
+                    obs.credssp =
+                        Some(credssp_leg(session, credssp::DEFAULT_CLIENT_VERSION, until).await);
+                }
             } else {
                 stage.extra_failed(extra, format!("negotiation answered {result:?}"));
             }
         }
     }
     obs.tls = tls_stage.and_then(tls::TlsStage::finish);
+
+    // `--credssp-versions`: one more connection per version, only where CredSSP was reached.
+    if let (Some(stack), Some(ctx)) = (credssp_stack, opts.tls.as_deref()) {
+        for &client_version in &opts.credssp_versions {
+            let outcome = if Instant::now() >= deadline {
+                Err(credssp::CredsspFailure::Setup {
+                    detail: "the endpoint's --timeout was used up".to_owned(),
+                })
+            } else {
+                if let Some(pacer) = &opts.pacer {
+                    pacer.wait().await;
+                }
+                obs.connections += 1;
+                emulated_leg(
+                    addr,
+                    server_name,
+                    ctx,
+                    stack,
+                    client_version,
+                    opts,
+                    deadline,
+                )
+                .await
+            };
+            obs.credssp_emulated.push(credssp::EmulatedAttempt {
+                client_version,
+                outcome,
+            });
+        }
+    }
     obs.elapsed = started.elapsed();
     obs
 }

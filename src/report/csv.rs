@@ -236,6 +236,43 @@ pub static COLUMNS: &[Column] = &[
         name: "cert_signature_algorithm",
         value: |r| opt(cert(r).map(|c| &c.signature_algorithm)),
     },
+    // CredSSP and NTLM identity (docs/credssp.md).
+    Column {
+        name: "credssp_version",
+        value: |r| opt(r.credssp.as_ref().and_then(|c| c.version)),
+    },
+    Column {
+        name: "cve_2018_0886",
+        value: |r| opt(r.credssp.as_ref().map(|c| c.cve_2018_0886.as_str())),
+    },
+    Column {
+        name: "nb_computer",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.nb_computer.as_ref())),
+    },
+    Column {
+        name: "nb_domain",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.nb_domain.as_ref())),
+    },
+    Column {
+        name: "dns_computer",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.dns_computer.as_ref())),
+    },
+    Column {
+        name: "dns_domain",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.dns_domain.as_ref())),
+    },
+    Column {
+        name: "os_build",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.os_build)),
+    },
+    Column {
+        name: "os_name",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.os_name.as_ref())),
+    },
+    Column {
+        name: "clock_skew_s",
+        value: |r| opt(r.ntlm.as_ref().and_then(|n| n.clock_skew_s)),
+    },
 ];
 
 /// A TLS version as text a spreadsheet cannot turn into a number: `1.2` -> `TLS1.2`,

@@ -303,6 +303,10 @@ pub struct NtlmReport {
     /// Server clock minus scanner clock, seconds.
     pub clock_skew_s: Option<i64>,
     pub negotiate_flags: Option<String>,
+    /// What was odd or missing in the CHALLENGE (no negoToken, unparsable token, invalid
+    /// UTF-16, missing MsvAvEOL, ...).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// Predicted outcome of one client connecting to one host.
