@@ -228,12 +228,12 @@ fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> 
 /// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
 /// the limit allows.
 fn fit_fd_limit(concurrency: usize) -> usize {
-    // One socket per endpoint in flight, plus outputs, resolver and slack.
-    let want = u64::try_from(concurrency)
-        .unwrap_or(u64::MAX)
-        .saturating_add(64);
     #[cfg(unix)]
     {
+        // One socket per endpoint in flight, plus outputs, resolver and slack.
+        let want = u64::try_from(concurrency)
+            .unwrap_or(u64::MAX)
+            .saturating_add(64);
         if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
             let goal = want.min(hard);
             if goal > soft {
