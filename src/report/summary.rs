@@ -20,6 +20,8 @@ pub struct Summary {
     pub interrupted: bool,
     /// Endpoints never started because of the interruption.
     pub skipped: u64,
+    /// Endpoints not probed because `--resume` found them in an earlier run's JSONL.
+    pub resumed: u64,
     /// Connection attempts that failed for local reasons (descriptors, ports) and were retried.
     pub local_errors: u64,
 }
@@ -44,6 +46,12 @@ impl Summary {
         );
         if self.interrupted {
             line.push_str(&format!("; interrupted, {} not scanned", self.skipped));
+        }
+        if self.resumed > 0 {
+            line.push_str(&format!(
+                "; {} already done in an earlier run (--resume)",
+                self.resumed
+            ));
         }
         if self.local_errors > 0 {
             line.push_str(&format!(
