@@ -1,6 +1,8 @@
 //! The command line: clap arguments, resolved into one [`ScanConfig`] before any packet is
 //! sent, and the documented exit codes.
 
+pub mod clients;
+
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,11 @@ pub struct Cli {
 pub enum Command {
     /// Probe RDP endpoints and report their posture.
     Scan(ScanArgs),
+    /// Describe RDP clients: the local one by default (--format json output can be fed back
+    /// with --client-state).
+    Client(clients::ClientArgs),
+    /// Re-evaluate a saved scan (JSON or JSONL) against client profiles, without rescanning.
+    Report(clients::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +131,8 @@ pub struct ScanArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub compat: clients::CompatArgs,
     /// Skip endpoints already present in FILE (JSONL of an earlier, interrupted run). When FILE
     /// is also an `-o` output it is appended to, so repeating the command finishes the scan.
     #[arg(long, value_name = "FILE.jsonl")]
@@ -228,12 +237,12 @@ fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> 
 /// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
 /// the limit allows.
 fn fit_fd_limit(concurrency: usize) -> usize {
-    // One socket per endpoint in flight, plus outputs, resolver and slack.
-    let want = u64::try_from(concurrency)
-        .unwrap_or(u64::MAX)
-        .saturating_add(64);
     #[cfg(unix)]
     {
+        // One socket per endpoint in flight, plus outputs, resolver and slack.
+        let want = u64::try_from(concurrency)
+            .unwrap_or(u64::MAX)
+            .saturating_add(64);
         if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
             let goal = want.min(hard);
             if goal > soft {
@@ -262,6 +271,8 @@ pub struct ResolvedScan {
     pub stdout: Format,
     pub files: Vec<(PathBuf, Format)>,
     pub meta: ScanMeta,
+    /// The clients to evaluate every host against (docs/compat.md).
+    pub clients: Vec<crate::client::ClientProfile>,
 }
 
 /// Resolves and validates everything before any packet is sent.
@@ -310,6 +321,10 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             credssp_versions.push(v);
         }
     }
+    let clients = clients::resolve_clients(
+        &args.compat.select,
+        &crate::client::builtin::default_profile_names(),
+    )?;
     let tls = TlsContext::new(&TlsOptions {
         ca_file: args.ca_file.clone(),
         ..TlsOptions::default()
@@ -348,6 +363,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         targets: args.targets.clone(),
         ports,
         summary: None,
+        clients: Vec::new(),
+        compat: Vec::new(),
     };
     Ok(ResolvedScan {
         config,
@@ -355,6 +372,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         stdout: args.format,
         files,
         meta,
+        clients,
     })
 }
 
@@ -416,11 +434,23 @@ async fn scan(args: ScanArgs) -> ExitCode {
                 return ExitCode::from(exit::USAGE);
             }
         };
+    let compat = match clients::CompatRun::open(
+        std::mem::take(&mut resolved.clients),
+        args.compat.matrix.as_deref(),
+        args.compat.fail_on.clone(),
+    ) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let enrich = compat.is_active().then(|| compat.enrich());
     let summary = match scan::run(
         &resolved.config,
         resolved.targets.clone(),
         &mut outputs,
-        None,
+        enrich,
     )
     .await
     {
@@ -430,13 +460,23 @@ async fn scan(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    let compat = match compat.finish() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
     let mut meta = resolved.meta;
     meta.finished = Some(now_rfc3339());
     meta.summary = Some(summary.clone());
+    meta.clients = compat.clients.clone();
+    meta.compat = compat.summaries.clone();
     if let Err(e) = outputs.finish(&meta) {
         eprintln!("rdpsweep: {e:#}");
         return ExitCode::from(exit::RUNTIME);
     }
+    compat.print(resolved.stdout == Format::Table);
     if summary.interrupted {
         eprintln!(
             "rdpsweep: interrupted; {} endpoints written, {} not scanned",
@@ -449,6 +489,9 @@ async fn scan(args: ScanArgs) -> ExitCode {
             );
         }
         return ExitCode::from(exit::INTERRUPTED);
+    }
+    if !compat.failed.is_empty() {
+        return ExitCode::from(exit::FAIL_ON);
     }
     ExitCode::from(exit::OK)
 }
@@ -469,5 +512,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Client(args) => clients::run_client(args),
+        Command::Report(args) => clients::run_report(args),
     }
 }

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use super::HostReport;
+use super::matrix::ClientSummary;
 use super::schema::Status;
+use crate::client::profile::ClientProfile;
 
 /// Counts by status, and what was not scanned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -72,4 +74,10 @@ pub struct ScanMeta {
     pub targets: Vec<String>,
     pub ports: Vec<u16>,
     pub summary: Option<Summary>,
+    /// The client profiles evaluated (`docs/compat.md`); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientProfile>,
+    /// Per client: how many hosts reached each outcome; omitted when no client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compat: Vec<ClientSummary>,
 }
