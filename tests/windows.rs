@@ -17,17 +17,26 @@ use std::ffi::OsStr;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod support;
 
+#[path = "windows/credssp_server.rs"]
+mod credssp_server;
+
 /// This binary's loopback tag (`support::net::loopback`): servers on 127.50.x.y.
 const TAG: u8 = 50;
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+/// Client profiles for the Linux/Windows comparisons: every built-in one, but not `local`,
+/// which is the machine itself (the registry under wine, FreeRDP on Linux) and so differs by
+/// design; the `local` profile has its own tests below.
+const BUILT_IN_PROFILES: &str =
+    "patched-mitigated,patched-force,patched-vulnerable,unpatched,modern-tls12";
+
 /// How long one wine run may take before it is killed and the test fails.
 const WINE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -149,6 +158,7 @@ fn wine() -> &'static Wine {
             prefix,
             exe,
         };
+        w.keep_wineserver();
         if !w.prefix.join("system.reg").is_file() {
             // scripts/windows-build.sh normally creates it; a first run does the same.
             let out = w.run_raw(["wineboot", "--init"]);
@@ -181,6 +191,30 @@ impl Wine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
+    }
+
+    /// Starts this prefix's wineserver in persistent mode: it (and wine's boot services) stay
+    /// up until 30 s after the last Windows process of this test binary, so each run does not
+    /// pay for starting them again (about 1-2 s each). Only a speed-up: without a separate
+    /// `wineserver` binary the loader starts one per run as usual.
+    fn keep_wineserver(&self) {
+        let Some(server) = self
+            .loader
+            .parent()
+            .map(|d| d.join("wineserver"))
+            .filter(|p| p.is_file())
+        else {
+            return;
+        };
+        // It daemonizes at once (so no pipes: the daemon would hold them open); when one is
+        // already running for the prefix it says so and exits, which is fine too.
+        let _ = Command::new(server)
+            .arg("-p30")
+            .env("WINEPREFIX", &self.prefix)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// Runs `wine ARGS` (a Windows program such as `reg`), killed after [`WINE_TIMEOUT`].
@@ -350,10 +384,6 @@ fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
         })
         .collect();
     let header = rows.first().cloned().unwrap_or_default();
-    assert!(
-        header.iter().any(|h| h == "elapsed_ms"),
-        "CSV header has no elapsed_ms: {header:?}"
-    );
     let blank: Vec<usize> = header
         .iter()
         .enumerate()
@@ -377,6 +407,10 @@ fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
 fn assert_same_csv(win: &[u8], linux: &[u8]) {
     let (a, b) = (csv_rows(win), csv_rows(linux));
     let header = b.first().cloned().unwrap_or_default();
+    assert!(
+        header.iter().any(|h| h == "elapsed_ms"),
+        "CSV header has no elapsed_ms: {header:?}"
+    );
     let mut diffs = Vec::new();
     if a.len() != b.len() {
         diffs.push(format!("{} rows on Windows, {} on Linux", a.len(), b.len()));
@@ -386,8 +420,17 @@ fn assert_same_csv(win: &[u8], linux: &[u8]) {
             diffs.push(format!("row {i}: {} vs {} cells", ra.len(), rb.len()));
         }
         for (j, (ca, cb)) in ra.iter().zip(rb).enumerate() {
+            let column = header.get(j).map_or("?", String::as_str);
+            let near = |x: &str, y: &str| {
+                x.parse::<i64>()
+                    .ok()
+                    .zip(y.parse::<i64>().ok())
+                    .is_some_and(|(x, y)| x.abs_diff(y) <= 1)
+            };
+            if column == "cert_days_left" && near(ca, cb) {
+                continue;
+            }
             if ca != cb {
-                let column = header.get(j).map_or("?", String::as_str);
                 diffs.push(format!("row {i} {column}: windows {ca:?} / linux {cb:?}"));
             }
         }
@@ -437,6 +480,8 @@ fn a_closed_port_scanned_from_windows_reads_as_closed_like_on_linux() {
         "--format",
         "jsonl",
         "--no-progress",
+        "--client-profile",
+        BUILT_IN_PROFILES,
     ];
     let win = w.rdpsweep(args);
     assert_eq!(win.status.code(), Some(0), "{}", show(&win));
@@ -495,10 +540,17 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
                 p.to_str().expect("utf-8 path").to_owned()
             }
         };
-        let mut args: Vec<String> = ["scan", "-p", &port.to_string(), "--no-progress"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "scan",
+            "-p",
+            &port.to_string(),
+            "--no-progress",
+            "--client-profile",
+            BUILT_IN_PROFILES,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(["-i".into(), path(&targets)]);
         for name in ["r.csv", "r.json", "r.jsonl"] {
             args.extend(["-o".into(), path(&out_dir.join(name))]);
@@ -604,6 +656,13 @@ fn json_differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
                 json_differences(va, vb, &format!("{at}[{i}]"), out);
             }
         }
+        // Days until a certificate expires: a scan a few seconds later may cross a day
+        // boundary (fresh test certificates expire exactly N days after they were made).
+        (Value::Number(x), Value::Number(y))
+            if at.ends_with(".days_left")
+                && x.as_i64()
+                    .zip(y.as_i64())
+                    .is_some_and(|(x, y)| x.abs_diff(y) <= 1) => {}
         _ if a != b => out.push(format!("{at}: windows {a} / linux {b}")),
         _ => {}
     }
@@ -697,6 +756,8 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
             "--format".into(),
             "json".into(),
             "--no-progress".into(),
+            "--client-profile".into(),
+            BUILT_IN_PROFILES.into(),
             "--timeout".into(),
             "20s".into(),
             // At most 2 connections per xrdp endpoint at once (its listen backlog).
@@ -870,5 +931,399 @@ fn assert_same_file_format(name: &str, win: &[u8], linux: &[u8]) {
         win.starts_with(b"\xEF\xBB\xBF"),
         linux.starts_with(b"\xEF\xBB\xBF"),
         "{name}: BOM on one side only"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The `local` client profile: this machine's registry, read natively by the Windows build.
+
+const CREDSSP_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters";
+const CURRENT_VERSION_KEY: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion";
+const ORACLE: &str = "AllowEncryptionOracle";
+
+fn schannel_client_key(version: &str) -> String {
+    format!(
+        r"HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS {version}\Client"
+    )
+}
+
+/// Serialises the tests that change the prefix's registry or read it through `local`.
+fn registry_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `AllowEncryptionOracle` as a test sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Oracle {
+    /// The whole `CredSSP\Parameters` key is missing.
+    KeyMissing,
+    /// The key exists, the value does not.
+    Absent,
+    Dword(u32),
+}
+
+/// The registry values the `local` profile reads, applied in one `reg import`.
+#[derive(Debug, Clone)]
+struct RegState {
+    /// `CurrentBuild` and `CurrentBuildNumber`.
+    build: u32,
+    /// `UBR`; deleted when `None`.
+    ubr: Option<u32>,
+    oracle: Oracle,
+    /// SCHANNEL client keys to create: (`"1.2"`, `Enabled`, `DisabledByDefault`); every other
+    /// TLS client key is deleted (the OS defaults apply).
+    schannel: Vec<(&'static str, Option<u32>, Option<u32>)>,
+}
+
+impl RegState {
+    fn new(build: u32, ubr: Option<u32>, oracle: Oracle) -> Self {
+        RegState {
+            build,
+            ubr,
+            oracle,
+            schannel: Vec::new(),
+        }
+    }
+
+    /// The state as a regedit export (`Windows Registry Editor Version 5.00`).
+    fn reg_file(&self) -> String {
+        let hive = |key: &str| key.replacen("HKLM\\", "HKEY_LOCAL_MACHINE\\", 1);
+        let dword = |name: &str, v: Option<u32>| match v {
+            Some(v) => format!("\"{name}\"=dword:{v:08x}\r\n"),
+            None => format!("\"{name}\"=-\r\n"),
+        };
+        let mut t = String::from("Windows Registry Editor Version 5.00\r\n\r\n");
+        for v in ["1.0", "1.1", "1.2", "1.3"] {
+            t += &format!("[-{}]\r\n\r\n", hive(&schannel_client_key(v)));
+        }
+        for (v, enabled, disabled_by_default) in &self.schannel {
+            t += &format!("[{}]\r\n", hive(&schannel_client_key(v)));
+            if let Some(e) = enabled {
+                t += &dword("Enabled", Some(*e));
+            }
+            if let Some(d) = disabled_by_default {
+                t += &dword("DisabledByDefault", Some(*d));
+            }
+            t += "\r\n";
+        }
+        t += &format!("[{}]\r\n", hive(CURRENT_VERSION_KEY));
+        t += &format!("\"CurrentBuild\"=\"{}\"\r\n", self.build);
+        t += &format!("\"CurrentBuildNumber\"=\"{}\"\r\n", self.build);
+        t += &dword("UBR", self.ubr);
+        t += "\r\n";
+        match self.oracle {
+            Oracle::KeyMissing => t += &format!("[-{}]\r\n\r\n", hive(CREDSSP_KEY)),
+            Oracle::Absent => {
+                t += &format!("[{}]\r\n{}\r\n", hive(CREDSSP_KEY), dword(ORACLE, None))
+            }
+            Oracle::Dword(v) => {
+                t += &format!("[{}]\r\n{}\r\n", hive(CREDSSP_KEY), dword(ORACLE, Some(v)))
+            }
+        }
+        t
+    }
+}
+
+impl Wine {
+    /// `reg ARGS` through the same loader and prefix; panics with reg's output on failure.
+    fn reg(&self, args: &[&str]) {
+        let mut all = vec!["reg"];
+        all.extend_from_slice(args);
+        let out = self.run_raw(&all);
+        assert!(
+            out.status.success(),
+            "wine reg {args:?} failed:\n{}",
+            show(&out)
+        );
+    }
+
+    /// Applies `state` with one `reg import` of a UTF-16LE .reg file (as regedit writes them).
+    fn apply(&self, state: &RegState) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("state.reg");
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(state.reg_file().encode_utf16().flat_map(u16::to_le_bytes));
+        std::fs::write(&file, bytes).expect("write .reg");
+        self.reg(&["import", &win_path(&file)]);
+    }
+
+    /// `rdpsweep.exe client --client-profile local --format json`, parsed.
+    fn local_profile(&self) -> Value {
+        let out = self.rdpsweep(["client", "--client-profile", "local", "--format", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "rdpsweep.exe client must succeed whatever the registry holds:\n{}",
+            show(&out)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("client --format json is not JSON ({e}):\n{}", show(&out)));
+        assert_eq!(v["name"], "local", "{v:#}");
+        assert_eq!(v["kind"], "windows", "{v:#}");
+        assert_eq!(v["source"], "local registry", "{v:#}");
+        v
+    }
+}
+
+/// Human-readable `client` output (`effective policy` line), for the policy the profile
+/// implies.
+fn effective_policy_line(w: &Wine) -> String {
+    let out = w.rdpsweep(["client", "--client-profile", "local"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("effective policy"))
+        .map(|l| l.trim_start_matches("effective policy").trim().to_owned())
+        .unwrap_or_else(|| panic!("no 'effective policy' line:\n{text}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `AllowEncryptionOracle` absent (whole key, then value), 0, 1, 2 on a patched build: the
+/// profile reports the value, the OS default when it is absent (never an error), and the
+/// policy that follows.
+#[test]
+fn local_profile_follows_allow_encryption_oracle() {
+    let w = wine();
+    let _lock = registry_lock();
+    for (oracle, json, policy) in [
+        (Oracle::KeyMissing, Value::from("absent"), "Mitigated (1)"),
+        (Oracle::Absent, Value::from("absent"), "Mitigated (1)"),
+        (
+            Oracle::Dword(0),
+            Value::from(0),
+            "Force Updated Clients (0)",
+        ),
+        (Oracle::Dword(1), Value::from(1), "Mitigated (1)"),
+        (Oracle::Dword(2), Value::from(2), "Vulnerable (2)"),
+    ] {
+        w.apply(&RegState::new(17763, Some(1), oracle));
+        let p = w.local_profile();
+        assert_eq!(p["allow_encryption_oracle"], json, "{oracle:?}: {p:#}");
+        assert_eq!(p["credssp_fix"], "yes", "{oracle:?}: {p:#}");
+        assert_eq!(p["oracle_default"], "mitigated", "{oracle:?}: {p:#}");
+        if matches!(oracle, Oracle::KeyMissing | Oracle::Absent) {
+            assert!(
+                strings(&p["notes"])
+                    .iter()
+                    .any(|n| n.contains("AllowEncryptionOracle is not set")),
+                "{oracle:?}: the note says the OS default applies: {p:#}"
+            );
+        }
+        assert_eq!(effective_policy_line(w), policy, "{oracle:?}");
+    }
+}
+
+/// The CredSSP fix from `CurrentBuild`/`UBR`: before and after the March 2018 update of
+/// 1607, a build that shipped with it, and Windows 7 without UBR (undecidable from the
+/// registry, as documented).
+#[test]
+fn local_profile_patch_state_comes_from_build_and_ubr() {
+    let w = wine();
+    let _lock = registry_lock();
+    for (build, ubr, fix) in [
+        (14393, Some(1868), "no"),
+        (14393, Some(2125), "yes"),
+        (19045, Some(3803), "yes"),
+        (7601, None, "unknown"),
+    ] {
+        w.apply(&RegState::new(build, ubr, Oracle::Absent));
+        let p = w.local_profile();
+        assert_eq!(p["os_build"], build, "{p:#}");
+        assert_eq!(
+            p["ubr"].as_u64(),
+            ubr.map(u64::from),
+            "UBR as read from the registry: {p:#}"
+        );
+        assert_eq!(p["credssp_fix"], fix, "build {build}.{ubr:?}: {p:#}");
+    }
+}
+
+/// SCHANNEL client switches: absent (the build's defaults), a version switched off, a
+/// version switched on.
+#[test]
+fn local_profile_tls_versions_follow_schannel_switches() {
+    let w = wine();
+    let _lock = registry_lock();
+    let mut state = RegState::new(17763, Some(1), Oracle::Absent);
+    for (schannel, expected, what) in [
+        (vec![], &["1.0", "1.1", "1.2"][..], "1809 without switches"),
+        (
+            vec![("1.0", Some(0), None)],
+            &["1.1", "1.2"][..],
+            "1809 with the TLS 1.0 client switched off",
+        ),
+    ] {
+        state.schannel = schannel;
+        w.apply(&state);
+        let p = w.local_profile();
+        assert_eq!(strings(&p["tls_versions"]), expected, "{what}: {p:#}");
+    }
+    let mut state = RegState::new(7601, None, Oracle::Absent);
+    w.apply(&state);
+    let p = w.local_profile();
+    assert_eq!(
+        strings(&p["tls_versions"]),
+        ["1.0"],
+        "Windows 7 without switches: {p:#}"
+    );
+    state.schannel = vec![("1.1", Some(1), Some(0)), ("1.2", Some(1), Some(0))];
+    w.apply(&state);
+    let p = w.local_profile();
+    assert_eq!(
+        strings(&p["tls_versions"]),
+        ["1.0", "1.1", "1.2"],
+        "Windows 7 with TLS 1.1/1.2 client switches on (KB3080079): {p:#}"
+    );
+}
+
+/// `scan --client-profile local --matrix FILE.csv` from the Windows build against an
+/// unpatched CredSSP server (TSRequest version 3) in this process: the `local` column follows
+/// `AllowEncryptionOracle` (2 -> exposed; 1, 0 or absent -> blocked by the oracle remediation).
+#[test]
+fn matrix_local_column_follows_the_registry_against_an_unpatched_server() {
+    let w = wine();
+    let server = credssp_server::spawn(support::endpoint(TAG), 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _lock = registry_lock();
+    w.apply(&RegState::new(17763, Some(1), Oracle::Absent));
+    for (value, expected) in [
+        (Some(2), "exposed:credssp-oracle"),
+        (Some(1), "blocked:credssp-oracle"),
+        (None, "blocked:credssp-oracle"),
+        (Some(0), "blocked:credssp-oracle"),
+    ] {
+        // As an administrator would (KB4093492), through the same wine prefix.
+        match value {
+            Some(v) => w.reg(&[
+                "add",
+                CREDSSP_KEY,
+                "/v",
+                ORACLE,
+                "/t",
+                "REG_DWORD",
+                "/d",
+                &v.to_string(),
+                "/f",
+            ]),
+            None => w.reg(&["delete", CREDSSP_KEY, "/v", ORACLE, "/f"]),
+        }
+        let matrix = dir.path().join(format!("matrix-{value:?}.csv"));
+        let out = w.rdpsweep([
+            "scan",
+            "--no-progress",
+            "--format",
+            "jsonl",
+            "--timeout",
+            "15s",
+            "--client-profile",
+            "local",
+            "--matrix",
+            &win_path(&matrix),
+            &server.to_string(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "AllowEncryptionOracle={value:?}:\n{}",
+            show(&out)
+        );
+        let records = jsonl(&out.stdout, "rdpsweep.exe stdout");
+        let record = records.first().expect("one record");
+        assert_eq!(record["credssp"]["version"], 3, "{record:#}");
+        assert_eq!(record["credssp"]["cve_2018_0886"], "missing", "{record:#}");
+
+        let bytes = std::fs::read(&matrix)
+            .unwrap_or_else(|e| panic!("the Windows build did not write the matrix: {e}"));
+        let text = std::str::from_utf8(&bytes).expect("matrix is UTF-8");
+        assert_eq!(
+            text.matches('\n').count(),
+            text.matches("\r\n").count(),
+            "matrix CSV lines end with CRLF"
+        );
+        let rows = csv_rows(&bytes);
+        let header = rows.first().cloned().unwrap_or_default();
+        let local = header
+            .iter()
+            .position(|h| h == "local")
+            .unwrap_or_else(|| panic!("no local column: {header:?}"));
+        let cell = rows
+            .get(1)
+            .and_then(|r| r.get(local))
+            .unwrap_or_else(|| panic!("no host row: {rows:?}"));
+        assert_eq!(
+            cell, expected,
+            "AllowEncryptionOracle={value:?}: local cell (matrix {rows:?})"
+        );
+        let remediation = header
+            .iter()
+            .position(|h| h == "local remediation")
+            .and_then(|i| rows.get(1).and_then(|r| r.get(i)))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !remediation.is_empty(),
+            "a broken cell carries its fix: {rows:?}"
+        );
+    }
+}
+
+/// A regedit-style export made by wine's own `reg export` (UTF-16LE with BOM, CRLF): both builds
+/// read it (given with a Windows path to the Windows build) into the same profile, and it
+/// matches what the Windows build reads live from the registry.
+#[test]
+fn a_reg_export_from_windows_is_read_the_same_by_both_builds() {
+    let w = wine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let export = dir.path().join("credssp export.reg");
+    let live = {
+        let _lock = registry_lock();
+        w.apply(&RegState::new(17763, Some(1), Oracle::Dword(2)));
+        w.reg(&["export", CREDSSP_KEY, &win_path(&export), "/y"]);
+        w.local_profile()
+    };
+    let bytes = std::fs::read(&export).expect("reg export wrote the file");
+    assert!(
+        bytes.starts_with(&[0xFF, 0xFE]),
+        "reg export writes UTF-16LE with a BOM: {:02x?}",
+        &bytes[..bytes.len().min(8)]
+    );
+    let args = |path: String| {
+        vec![
+            "client".to_owned(),
+            "--client-state".to_owned(),
+            format!("jump-host={path}"),
+            "--format".to_owned(),
+            "json".to_owned(),
+        ]
+    };
+    let win = w.rdpsweep(args(win_path(&export)));
+    let linux = linux_rdpsweep(args(export.to_str().expect("utf-8").to_owned()));
+    let parse = |out: &Output, who: &str| -> Value {
+        assert_eq!(out.status.code(), Some(0), "{who}:\n{}", show(out));
+        let mut v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{who}: not JSON ({e}):\n{}", show(out)));
+        // The source names the file as each side was given it.
+        v.as_object_mut().map(|m| m.remove("source"));
+        v
+    };
+    let (win_p, linux_p) = (parse(&win, "rdpsweep.exe"), parse(&linux, "rdpsweep"));
+    assert_eq!(win_p["name"], "jump-host", "{win_p:#}");
+    assert_eq!(win_p["allow_encryption_oracle"], 2, "{win_p:#}");
+    assert_eq!(live["allow_encryption_oracle"], 2, "{live:#}");
+    let mut diffs = Vec::new();
+    json_differences(&win_p, &linux_p, "", &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "the .reg file reads differently on Windows and Linux:\n{}",
+        diffs.join("\n")
     );
 }
