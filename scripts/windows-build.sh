@@ -15,6 +15,7 @@
 # <target-dir> is cargo's (CARGO_TARGET_DIR when set). tests/windows.rs finds the .exe, the
 # DLL and the prefix at these places (override with RDPSWEEP_WINDOWS_EXE, RDPSWEEP_WINEPREFIX,
 # RDPSWEEP_WINE). Build with the same profile as `cargo test` (debug unless --release).
+# Environment: CI=true adds --locked; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 TARGET=x86_64-pc-windows-gnu
@@ -74,9 +75,11 @@ out="$target_dir/$TARGET/$profile"
 # --- 2. the .exe ----------------------------------------------------------------------------
 say "cross-building rdpsweep.exe ($profile)"
 start=$SECONDS
-profile_flag=()
-[[ $profile == release ]] && profile_flag=(--release)
-cargo build --target "$TARGET" --bin rdpsweep "${profile_flag[@]}"
+cargo_flags=()
+[[ $profile == release ]] && cargo_flags+=(--release)
+# Like scripts/test.sh: CI=true means Cargo.lock must be committed and current.
+[[ "${CI:-}" == "true" ]] && cargo_flags+=(--locked)
+cargo build --target "$TARGET" --bin rdpsweep "${cargo_flags[@]}"
 [[ -f "$out/rdpsweep.exe" ]] || die "cargo did not produce $out/rdpsweep.exe"
 say "rdpsweep.exe built in $((SECONDS - start)) s"
 

@@ -174,6 +174,7 @@ fn wine() -> &'static Wine {
 }
 
 impl Wine {
+    /// `wine ARGS` with this prefix, quiet, without a display; stdout/stderr piped.
     fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -754,7 +755,7 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
         let mut args: Vec<String> = vec![
             "scan".into(),
             "--format".into(),
-            "json".into(),
+            "table".into(),
             "--no-progress".into(),
             "--client-profile".into(),
             BUILT_IN_PROFILES.into(),
@@ -788,9 +789,45 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
     let (linux, linux_dir) = run(false);
     let (win, win_dir) = run(true);
 
-    // stdout: the same JSON document apart from timings.
-    let linux_doc = comparable_doc(&linux.stdout, "Linux stdout");
-    let win_doc = comparable_doc(&win.stdout, "rdpsweep.exe stdout");
+    // stdout: the same table (lines in completion order, so compared sorted), UTF-8, LF.
+    let table_lines = |out: &Output, who: &str| -> Vec<String> {
+        let text = std::str::from_utf8(&out.stdout)
+            .unwrap_or_else(|e| panic!("{who} table is not UTF-8: {e}\n{}", show(out)));
+        assert!(!text.contains('\r'), "{who} table uses LF line endings");
+        assert!(
+            !text.contains('\u{1b}'),
+            "{who} table has no escape sequences when stdout is not a terminal"
+        );
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if let Some(body) = lines.get_mut(1..) {
+            body.sort();
+        }
+        lines
+    };
+    let (win_table, linux_table) = (
+        table_lines(&win, "rdpsweep.exe"),
+        table_lines(&linux, "rdpsweep"),
+    );
+    assert!(
+        win_table.len() >= 6,
+        "one table line per RDP endpoint:\n{}",
+        show(&win)
+    );
+    assert_eq!(
+        win_table,
+        linux_table,
+        "the table differs:\n--- Windows ---\n{}\n--- Linux ---\n{}",
+        String::from_utf8_lossy(&win.stdout),
+        String::from_utf8_lossy(&linux.stdout)
+    );
+
+    // The JSON files: the same document apart from timings.
+    let read = |dir: &Path, who: &str| {
+        std::fs::read(dir.join("r.json"))
+            .unwrap_or_else(|e| panic!("{who} did not write r.json: {e}"))
+    };
+    let linux_doc = comparable_doc(&read(&linux_dir, "rdpsweep"), "Linux r.json");
+    let win_doc = comparable_doc(&read(&win_dir, "rdpsweep.exe"), "Windows r.json");
     let hosts = linux_doc["hosts"].as_array().map_or(0, Vec::len);
     assert_eq!(
         hosts,
@@ -1325,5 +1362,83 @@ fn a_reg_export_from_windows_is_read_the_same_by_both_builds() {
         diffs.is_empty(),
         "the .reg file reads differently on Windows and Linux:\n{}",
         diffs.join("\n")
+    );
+}
+
+/// Ctrl-C (SIGINT, which wine turns into a console CTRL_C_EVENT) stops a Windows scan: exit
+/// status 130, completed endpoints written, the rest counted as not scanned.
+#[test]
+fn ctrl_c_stops_a_windows_scan_and_keeps_completed_endpoints() {
+    let w = wine();
+    let silent = support::FakeListener::silent(TAG);
+    let closed = support::closed_port(TAG);
+    let mut cmd = w.command([
+        w.exe.as_os_str(),
+        OsStr::new("scan"),
+        OsStr::new("--format"),
+        OsStr::new("jsonl"),
+        OsStr::new("--no-progress"),
+        OsStr::new("--client-profile"),
+        OsStr::new("none"),
+        OsStr::new("--timeout"),
+        OsStr::new("60s"),
+        OsStr::new(&closed.to_string()),
+        OsStr::new(&silent.target()),
+    ]);
+    let shown = format!("{cmd:?}");
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // Wait until the scan holds the silent endpoint's connection open.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while silent.accepted() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "rdpsweep.exe never connected to the silent listener {}",
+            silent.target()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Instant::now();
+    // SAFETY: kill() has no memory effects; the child is not reaped yet, so the pid is ours.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill(SIGINT) failed");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("rdpsweep.exe did not stop within 30 s of Ctrl-C: {shown}")
+        })
+        .expect("wait for rdpsweep.exe");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "Ctrl-C exits with 130:\n{}",
+        show(&out)
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(15),
+        "stopped {:?} after Ctrl-C (grace is 5 s)",
+        sent.elapsed()
+    );
+    let records = jsonl(&out.stdout, "rdpsweep.exe stdout");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["port"] == closed.port() && r["status"] == "closed"),
+        "the completed endpoint is written:\n{}",
+        show(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("1 not scanned"),
+        "{}",
+        show(&out)
     );
 }
