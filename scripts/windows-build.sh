@@ -114,10 +114,14 @@ if [[ ! -f "$prefix/system.reg" ]]; then
 fi
 
 # --- smoke check: the .exe starts under wine ------------------------------------------------
-if ! version=$(WINEPREFIX="$prefix" WINEDEBUG=-all DISPLAY= "$WINE" "$out/rdpsweep.exe" --version 2>&1); then
-    die "rdpsweep.exe --version failed under wine: $version"
+# Output to a file, not a pipe: wine's helper processes started by this first process inherit
+# its stdout and would hold a pipe open for as long as the wine session lives.
+smoke=$(mktemp)
+trap 'rm -f "$smoke"' EXIT
+if ! WINEPREFIX="$prefix" WINEDEBUG=-all DISPLAY= "$WINE" "$out/rdpsweep.exe" --version >"$smoke" 2>&1; then
+    die "rdpsweep.exe --version failed under wine (status 53 and no output: the ProcessPrng shim is missing): $(cat "$smoke")"
 fi
-say "under wine: $version"
+say "under wine: $(cat "$smoke")"
 cat <<EOF >&2
 windows-build: ready
   exe:    $out/rdpsweep.exe
