@@ -54,11 +54,7 @@ pub fn x224(data: &[u8]) {
         !shown.chars().any(char::is_control),
         "raw control character in preview {shown:?}"
     );
-    assert!(
-        shown.len() <= 24 * 4 + 8,
-        "preview too long: {}",
-        shown.len()
-    );
+    assert!(shown.len() <= 24 * 4 + 8, "preview too long: {}", shown.len());
 }
 
 /// Expands at most a few endpoints of a target set, touching every accessor.
@@ -136,10 +132,7 @@ fn dangerous(c: char) -> bool {
 pub fn sanitize(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let shown = escape_controls(&text);
-    assert!(
-        !shown.chars().any(dangerous),
-        "escape_controls left {shown:?}"
-    );
+    assert!(!shown.chars().any(dangerous), "escape_controls left {shown:?}");
     let cell = csv_cell(&text);
     assert!(!cell.chars().any(dangerous), "csv_cell left {cell:?}");
     match cell.chars().next() {
