@@ -6,8 +6,12 @@
 //! plus CSV, JSON and table files). Each test below then checks one behaviour in that shared
 //! result: the endpoint ends as `error` or `not_rdp` with the stage and a clear reason within
 //! its per-host budget, while the well-behaved neighbour is still `rdp` and the closed port
-//! `closed`. Further tests run their own scans: Ctrl-C (no data loss), `--resume`, a low
-//! open-file limit, and the memory cap of one probe (measured with a counting allocator).
+//! `closed`. A second fleet (`stage_fleet`) does the same for servers that negotiate
+//! correctly and then misbehave in TLS (`hostile/stages.rs`: hand-made records) or CredSSP
+//! (a real OpenSSL TLS session carrying hand-made DER and NTLM); such an endpoint stays
+//! `rdp` and the failed stage is recorded in `tls.error` / `credssp.note`. Further tests run
+//! their own scans: Ctrl-C (no data loss), `--resume`, a low open-file limit, and the memory
+//! cap of one probe (measured with a counting allocator).
 //!
 //! NETWORK SAFETY: only 127.0.0.0/8 is ever bound or scanned.
 
