@@ -79,6 +79,7 @@ class Measure:
     sys_s: float
     max_rss_kb: int
     exit: int
+    load1: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -113,6 +114,7 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
     tfile = workdir / f"{tag}.time"
     efile = workdir / f"{tag}.stderr"
     full = ["/usr/bin/time", "-v", "-o", str(tfile), *cmd]
+    load1 = loadavg()[0]
     with open(stdout_path, "wb") as out, open(efile, "wb") as err:
         t0 = time.monotonic()
         rc = subprocess.call(full, stdout=out, stderr=err)
@@ -126,6 +128,7 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
         sys_s=t.get("sys_s", 0.0),
         max_rss_kb=t.get("max_rss_kb", 0),
         exit=t.get("exit", rc),
+        load1=load1,
     )
 
 
@@ -136,6 +139,7 @@ def medians(runs: list[Measure]) -> dict:
         "user_s": round(statistics.median(r.user_s for r in runs), 3),
         "sys_s": round(statistics.median(r.sys_s for r in runs), 3),
         "max_rss_mb": round(statistics.median(r.max_rss_kb for r in runs) / 1024, 1),
+        "load1_max": max(r.load1 for r in runs),
     }
 
 
@@ -795,6 +799,9 @@ def main() -> int:
                     help="any of closed,farm,tarpit; or serve: start the farm of the first size "
                          "and keep it up until Ctrl-C (for profiling by hand)")
     ap.add_argument("--no-nmap", action="store_true", help="run rdpsweep only (no nmap runs)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0,
+                    help="before starting, wait until the 1-minute load average is below this")
+    ap.add_argument("--wait-max", type=float, default=3600.0, help="longest wait for --wait-quiet, seconds")
     ap.add_argument("--out", default=None, help="directory for results.json, table.txt and raw outputs")
     args = ap.parse_args()
 
@@ -816,6 +823,12 @@ def main() -> int:
     work = out_dir / "raw"
     work.mkdir(exist_ok=True)
     log(f"results go to {out_dir}")
+
+    if args.wait_quiet:
+        deadline = time.monotonic() + args.wait_max
+        while loadavg()[0] >= args.wait_quiet and time.monotonic() < deadline:
+            log(f"waiting for the 1-minute load average {loadavg()[0]} to drop below {args.wait_quiet}")
+            time.sleep(30)
 
     res: dict = {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
