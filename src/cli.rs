@@ -51,8 +51,6 @@ pub struct Cli {
     pub verbose: u8,
 }
 
-// Parsed once per run: the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe RDP endpoints and report their posture.
