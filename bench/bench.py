@@ -212,6 +212,19 @@ def nmap_facts(xml_path: Path) -> dict:
 class Farm:
     workdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
+    _logdir: Path | None = None
+
+    def logdir(self) -> Path:
+        """Where servers write their logs: tmpfs when there is one (xrdp syncs its log file on
+        every line, and it logs an error for every scanner connection that closes early;
+        that disk traffic is not what the benchmark measures). Copied to workdir on stop."""
+        if self._logdir is None:
+            shm = Path("/dev/shm")
+            if shm.is_dir() and os.access(shm, os.W_OK):
+                self._logdir = Path(tempfile.mkdtemp(prefix="rdpsweep-bench-", dir=shm))
+            else:
+                self._logdir = self.workdir
+        return self._logdir
 
     def spawn(self, cmd, log_name, env=None) -> subprocess.Popen:
         logf = open(self.workdir / log_name, "wb")
@@ -245,6 +258,11 @@ class Farm:
                     pass
                 p.wait()
         self.procs.clear()
+        if self._logdir is not None and self._logdir != self.workdir:
+            for f in self._logdir.iterdir():
+                shutil.copy(f, self.workdir / f.name)
+            shutil.rmtree(self._logdir, ignore_errors=True)
+            self._logdir = None
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
@@ -335,7 +353,7 @@ def start_xrdp(farm: Farm, n: int, per_proc: int, fork: bool) -> list[str]:
     for k in range(0, n, per_proc):
         group = addrs[k : k + per_proc]
         ini = farm.workdir / f"xrdp-{k // per_proc}.ini"
-        ini.write_text(xrdp_ini(group, farm.workdir / f"xrdp-{k // per_proc}.log", fork))
+        ini.write_text(xrdp_ini(group, farm.logdir() / f"xrdp-{k // per_proc}.log", fork))
         farm.spawn(["xrdp", "--nodaemon", "-c", str(ini)], f"xrdp-{k // per_proc}.out")
     wait_listening(set(addrs), PORT, "xrdp", farm)
     return addrs
@@ -576,8 +594,12 @@ def phase_serve(args, work: Path, n: int) -> None:
         targets.write_text("".join(f"{a}\n" for a in endpoints))
         (sub / "pids").write_text(" ".join(str(p.pid) for p in farm.procs) + "\n")
         print(f"serving {len(endpoints)} endpoints; targets in {targets}; Ctrl-C stops", flush=True)
-        while farm.alive():
-            time.sleep(1)
+        try:
+            while farm.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping the farm", flush=True)
+            return
         raise SystemExit(f"bench: a server exited; see {sub}")
     finally:
         farm.stop()
