@@ -126,19 +126,18 @@ fi
 cargo fmt --version
 cargo clippy --version
 
-# --- 3. tests -----------------------------------------------------------------------------------
+# --- 3. the Windows binary (tests/windows.rs runs it under wine) --------------------------------
+step "windows cross-build + wine prefix (scripts/windows-build.sh)"
+scripts/windows-build.sh
+
+# --- 4. tests -----------------------------------------------------------------------------------
 if [[ $# -gt 0 ]]; then
     step "cargo test $*"
     cargo test "${LOCKED[@]}" "$@"
 else
-    step "cargo test --all-targets (unit, integration with real servers, bins, examples, benches)"
+    step "cargo test --all-targets (unit, integration with real servers, Windows build under wine)"
     cargo test "${LOCKED[@]}" --all-targets --no-fail-fast
 
     step "cargo test --doc"
     cargo test "${LOCKED[@]}" --doc --no-fail-fast
-
-    # --- 4. Windows cross-build + wine --------------------------------------------------------
-    # RESERVED: a later step builds x86_64-pc-windows-gnu (gcc-mingw-w64-x86-64) and runs the
-    # Windows binary under wine64 against the same loopback servers. Add it here as its own
-    # `step "..."`, and add its packages to a *_PACKAGES list above.
 fi

@@ -1,6 +1,8 @@
 //! The command line: clap arguments, resolved into one [`ScanConfig`] before any packet is
 //! sent, and the documented exit codes.
 
+pub mod clients;
+
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -52,7 +54,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe RDP endpoints and report their posture.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
+    /// Describe RDP clients: the local one by default (--format json output can be fed back
+    /// with --client-state).
+    Client(clients::ClientArgs),
+    /// Re-evaluate a saved scan (JSON or JSONL) against client profiles, without rescanning.
+    Report(clients::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +131,82 @@ pub struct ScanArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub compat: clients::CompatArgs,
+    /// Skip endpoints already present in FILE (JSONL of an earlier, interrupted run). When FILE
+    /// is also an `-o` output it is appended to, so repeating the command finishes the scan.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub resume: Option<PathBuf>,
+}
+
+/// Reads the `--resume` file. A file that does not exist yet means nothing is done.
+fn load_resume(path: &Path) -> Result<scan::Resume> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "rdpsweep: --resume {} does not exist yet: scanning everything",
+                path.display()
+            );
+            return Ok(scan::Resume::default());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let resume = scan::Resume::from_jsonl(&String::from_utf8_lossy(&bytes));
+    if resume.unreadable > 0 {
+        eprintln!(
+            "rdpsweep: --resume {}: ignored {} lines that are not host records",
+            path.display(),
+            resume.unreadable
+        );
+    }
+    Ok(resume)
+}
+
+/// Makes the `--resume` file safe to append to: an incomplete last line (a run killed
+/// mid-write) is cut off, so its endpoint is scanned again; a complete record that only
+/// lacks its newline gets one.
+fn repair_jsonl_tail(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail = bytes.get(keep..).unwrap_or_default();
+    let complete = serde_json::from_slice::<serde_json::Value>(tail).is_ok_and(|v| v.is_object());
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} to append", path.display()))?;
+    if complete {
+        let mut file = file;
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0))
+            .and_then(|_| file.write_all(b"\n"))
+            .with_context(|| format!("cannot append to {}", path.display()))?;
+    } else {
+        file.set_len(u64::try_from(keep).unwrap_or(u64::MAX))
+            .with_context(|| format!("cannot truncate {}", path.display()))?;
+        eprintln!(
+            "rdpsweep: --resume {}: removed an incomplete last line ({} bytes); that endpoint is scanned again",
+            path.display(),
+            tail.len()
+        );
+    }
+    Ok(())
+}
+
+/// True when `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Reads a target or exclusion file (`-` is standard input), naming it in errors.
@@ -154,12 +237,12 @@ fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> 
 /// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
 /// the limit allows.
 fn fit_fd_limit(concurrency: usize) -> usize {
-    // One socket per endpoint in flight, plus outputs, resolver and slack.
-    let want = u64::try_from(concurrency)
-        .unwrap_or(u64::MAX)
-        .saturating_add(64);
     #[cfg(unix)]
     {
+        // One socket per endpoint in flight, plus outputs, resolver and slack.
+        let want = u64::try_from(concurrency)
+            .unwrap_or(u64::MAX)
+            .saturating_add(64);
         if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
             let goal = want.min(hard);
             if goal > soft {
@@ -188,6 +271,8 @@ pub struct ResolvedScan {
     pub stdout: Format,
     pub files: Vec<(PathBuf, Format)>,
     pub meta: ScanMeta,
+    /// The clients to evaluate every host against (docs/compat.md).
+    pub clients: Vec<crate::client::ClientProfile>,
 }
 
 /// Resolves and validates everything before any packet is sent.
@@ -236,6 +321,10 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             credssp_versions.push(v);
         }
     }
+    let clients = clients::resolve_clients(
+        &args.compat.select,
+        &crate::client::builtin::default_profile_names(),
+    )?;
     let tls = TlsContext::new(&TlsOptions {
         ca_file: args.ca_file.clone(),
         ..TlsOptions::default()
@@ -261,6 +350,10 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         resolve: args.resolve,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         grace: args.timeout.min(Duration::from_secs(5)),
+        resume: match &args.resume {
+            Some(path) => Some(Arc::new(load_resume(path)?)),
+            None => None,
+        },
     };
     let meta = ScanMeta {
         tool: "rdpsweep",
@@ -270,6 +363,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         targets: args.targets.clone(),
         ports,
         summary: None,
+        clients: Vec::new(),
+        compat: Vec::new(),
     };
     Ok(ResolvedScan {
         config,
@@ -277,6 +372,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         stdout: args.format,
         files,
         meta,
+        clients,
     })
 }
 
@@ -310,18 +406,51 @@ async fn scan(args: ScanArgs) -> ExitCode {
         }
     };
     resolved.config.concurrency = fit_fd_limit(resolved.config.concurrency);
-    let mut outputs = match Outputs::open(Some(resolved.stdout), &resolved.files) {
-        Ok(o) => o,
+    // A JSONL output that is also the --resume file is appended to, never truncated.
+    let append = args.resume.as_deref().and_then(|resume| {
+        resolved
+            .files
+            .iter()
+            .find(|(path, format)| *format == Format::Jsonl && same_file(path, resume))
+            .map(|(path, _)| path.clone())
+    });
+    if let Some(path) = &append
+        && let Err(e) = repair_jsonl_tail(path)
+    {
+        eprintln!("rdpsweep: {e:#}");
+        return ExitCode::from(exit::USAGE);
+    }
+    if let Some(done) = resolved.config.resume.as_ref().filter(|r| !r.is_empty()) {
+        eprintln!(
+            "rdpsweep: resuming: {} endpoints already in the --resume file are not scanned again",
+            done.len()
+        );
+    }
+    let mut outputs =
+        match Outputs::open_appending(Some(resolved.stdout), &resolved.files, append.as_deref()) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("rdpsweep: {e:#}");
+                return ExitCode::from(exit::USAGE);
+            }
+        };
+    let compat = match clients::CompatRun::open(
+        std::mem::take(&mut resolved.clients),
+        args.compat.matrix.as_deref(),
+        args.compat.fail_on.clone(),
+    ) {
+        Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("rdpsweep: {e:#}");
             return ExitCode::from(exit::USAGE);
         }
     };
+    let enrich = compat.is_active().then(|| compat.enrich());
     let summary = match scan::run(
         &resolved.config,
         resolved.targets.clone(),
         &mut outputs,
-        None,
+        enrich,
     )
     .await
     {
@@ -331,19 +460,38 @@ async fn scan(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    let compat = match compat.finish() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
     let mut meta = resolved.meta;
     meta.finished = Some(now_rfc3339());
     meta.summary = Some(summary.clone());
+    meta.clients = compat.clients.clone();
+    meta.compat = compat.summaries.clone();
     if let Err(e) = outputs.finish(&meta) {
         eprintln!("rdpsweep: {e:#}");
         return ExitCode::from(exit::RUNTIME);
     }
+    compat.print(resolved.stdout == Format::Table);
     if summary.interrupted {
         eprintln!(
             "rdpsweep: interrupted; {} endpoints written, {} not scanned",
             summary.endpoints, summary.skipped
         );
+        if let Some((path, _)) = resolved.files.iter().find(|(_, f)| *f == Format::Jsonl) {
+            eprintln!(
+                "rdpsweep: to scan the rest, run the same command with --resume {}",
+                path.display()
+            );
+        }
         return ExitCode::from(exit::INTERRUPTED);
+    }
+    if !compat.failed.is_empty() {
+        return ExitCode::from(exit::FAIL_ON);
     }
     ExitCode::from(exit::OK)
 }
@@ -363,6 +511,8 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Scan(args) => runtime.block_on(scan(*args)),
+        Command::Client(args) => clients::run_client(args),
+        Command::Report(args) => clients::run_report(args),
     }
 }

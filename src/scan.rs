@@ -41,6 +41,54 @@ pub struct ScanConfig {
     pub progress: bool,
     /// Grace period for in-flight endpoints after Ctrl-C.
     pub grace: Duration,
+    /// Endpoints already done in an earlier run (`--resume FILE.jsonl`): never started.
+    pub resume: Option<Arc<Resume>>,
+}
+
+/// The endpoints recorded in a JSONL file of an earlier run (`--resume`), keyed like a
+/// [`Candidate`]: `(target, port)`. For address targets `target` is the address text, for
+/// names the name, so a name probed on several addresses counts as done once any is present.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Resume {
+    done: std::collections::HashSet<(String, u16)>,
+    /// Lines that were not host records (a truncated last line after a crash, foreign text).
+    pub unreadable: usize,
+}
+
+impl Resume {
+    /// Reads JSONL text: every line that holds an object with `target` and `port` is an
+    /// endpoint already done; anything else is counted in `unreadable` and ignored.
+    pub fn from_jsonl(text: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Key {
+            target: String,
+            port: u16,
+        }
+        let mut out = Self::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<Key>(line) {
+                Ok(k) => {
+                    out.done.insert((k.target, k.port));
+                }
+                Err(_) => out.unreadable += 1,
+            }
+        }
+        out
+    }
+
+    /// True when the endpoint is already in the file.
+    pub fn contains(&self, c: &Candidate) -> bool {
+        self.done.contains(&(c.target.clone(), c.port))
+    }
+
+    /// Distinct endpoints in the file.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
 }
 
 /// Called on every finished report before it is written (compat evaluation hooks in here).
@@ -243,6 +291,11 @@ pub async fn run(
     loop {
         while in_flight.len() < cfg.concurrency.max(1) {
             let Some(c) = candidates.next() else { break };
+            if cfg.resume.as_ref().is_some_and(|done| done.contains(&c)) {
+                summary.resumed += 1;
+                bar.inc(1);
+                continue;
+            }
             started += 1;
             in_flight.spawn(scan_candidate(shared.clone(), c));
         }
@@ -299,7 +352,7 @@ pub async fn run(
         }
     }
     bar.finish_and_clear();
-    summary.skipped = total.saturating_sub(started);
+    summary.skipped = total.saturating_sub(started + summary.resumed);
     summary.local_errors = shared.local_errors.load(Ordering::Relaxed);
     Ok(summary)
 }

@@ -365,7 +365,7 @@ mod tests {
         assert!(
             with_cookie
                 .windows(26)
-                .any(|w| w == b"Cookie: mstshash=rdpsweep\r\n"[..26].as_ref())
+                .any(|w| w == &b"Cookie: mstshash=rdpsweep\r\n"[..26])
         );
         assert_eq!(usize::from(with_cookie[3]), with_cookie.len());
     }

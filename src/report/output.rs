@@ -69,6 +69,16 @@ impl Outputs {
     /// Opens stdout (when `stdout` is given) and every file. Fails before any scanning when a
     /// file cannot be created.
     pub fn open(stdout: Option<Format>, files: &[(PathBuf, Format)]) -> Result<Self> {
+        Self::open_appending(stdout, files, None)
+    }
+
+    /// Like [`Outputs::open`], but a JSONL file at `append` (the `--resume` file) is appended
+    /// to instead of truncated. The caller has made sure it ends with a complete line.
+    pub fn open_appending(
+        stdout: Option<Format>,
+        files: &[(PathBuf, Format)],
+        append: Option<&Path>,
+    ) -> Result<Self> {
         let mut sinks = Vec::new();
         if let Some(format) = stdout {
             let out: Out = Box::new(BufWriter::new(io::stdout()));
@@ -85,8 +95,13 @@ impl Outputs {
             } else {
                 path.clone()
             };
-            let file = File::create(&target)
-                .with_context(|| format!("cannot create output file {}", target.display()))?;
+            let appending = *format == Format::Jsonl && append == Some(path.as_path());
+            let file = if appending {
+                File::options().append(true).create(true).open(&target)
+            } else {
+                File::create(&target)
+            }
+            .with_context(|| format!("cannot create output file {}", target.display()))?;
             let out: Out = Box::new(BufWriter::new(file));
             sinks.push(Sink {
                 writer: Self::writer(*format, out, true)?,

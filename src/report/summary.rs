@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use super::HostReport;
+use super::matrix::ClientSummary;
 use super::schema::Status;
+use crate::client::profile::ClientProfile;
 
 /// Counts by status, and what was not scanned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -18,6 +20,8 @@ pub struct Summary {
     pub interrupted: bool,
     /// Endpoints never started because of the interruption.
     pub skipped: u64,
+    /// Endpoints not probed because `--resume` found them in an earlier run's JSONL.
+    pub resumed: u64,
     /// Connection attempts that failed for local reasons (descriptors, ports) and were retried.
     pub local_errors: u64,
 }
@@ -43,6 +47,12 @@ impl Summary {
         if self.interrupted {
             line.push_str(&format!("; interrupted, {} not scanned", self.skipped));
         }
+        if self.resumed > 0 {
+            line.push_str(&format!(
+                "; {} already done in an earlier run (--resume)",
+                self.resumed
+            ));
+        }
         if self.local_errors > 0 {
             line.push_str(&format!(
                 "; {} local connection errors retried",
@@ -64,4 +74,10 @@ pub struct ScanMeta {
     pub targets: Vec<String>,
     pub ports: Vec<u16>,
     pub summary: Option<Summary>,
+    /// The client profiles evaluated (`docs/compat.md`); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientProfile>,
+    /// Per client: how many hosts reached each outcome; omitted when no client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compat: Vec<ClientSummary>,
 }
