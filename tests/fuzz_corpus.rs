@@ -59,6 +59,12 @@ fn every_fuzz_target_is_replayed() {
         "ports",
         "sanitize",
         "resume",
+        "tls_flight",
+        "certificate",
+        "tsrequest",
+        "ntlm",
+        "client_state",
+        "client_fleet",
     ];
     for (name, _) in fuzz::TARGETS {
         assert!(
@@ -96,4 +102,34 @@ fn sanitize() {
 #[test]
 fn resume() {
     replay("resume");
+}
+
+#[test]
+fn tls_flight() {
+    replay("tls_flight");
+}
+
+#[test]
+fn certificate() {
+    replay("certificate");
+}
+
+#[test]
+fn tsrequest() {
+    replay("tsrequest");
+}
+
+#[test]
+fn ntlm() {
+    replay("ntlm");
+}
+
+#[test]
+fn client_state() {
+    replay("client_state");
+}
+
+#[test]
+fn client_fleet() {
+    replay("client_fleet");
 }

@@ -6,8 +6,12 @@
 //! plus CSV, JSON and table files). Each test below then checks one behaviour in that shared
 //! result: the endpoint ends as `error` or `not_rdp` with the stage and a clear reason within
 //! its per-host budget, while the well-behaved neighbour is still `rdp` and the closed port
-//! `closed`. Further tests run their own scans: Ctrl-C (no data loss), `--resume`, a low
-//! open-file limit, and the memory cap of one probe (measured with a counting allocator).
+//! `closed`. A second fleet (`stage_fleet`) does the same for servers that negotiate
+//! correctly and then misbehave in TLS (`hostile/stages.rs`: hand-made records) or CredSSP
+//! (a real OpenSSL TLS session carrying hand-made DER and NTLM); such an endpoint stays
+//! `rdp` and the failed stage is recorded in `tls.error` / `credssp.note`. Further tests run
+//! their own scans: Ctrl-C (no data loss), `--resume`, a low open-file limit, and the memory
+//! cap of one probe (measured with a counting allocator).
 //!
 //! NETWORK SAFETY: only 127.0.0.0/8 is ever bound or scanned.
 
@@ -15,6 +19,8 @@
 mod alloc;
 #[path = "hostile/servers.rs"]
 mod servers;
+#[path = "hostile/stages.rs"]
+mod stages;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use rdpsweep::report::HostReport;
 use rdpsweep::report::schema::{ErrorInfo, NtlmReport, Stage, Status};
-use servers::{Behaviour, Listener, confirm, failure};
+use servers::{Behaviour, confirm, failure};
+use stages::{CredsspMisbehaviour as Cs, Stage as St, TlsMisbehaviour as Tm};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -149,7 +156,7 @@ fn with_byte(at: usize, value: u8) -> Vec<u8> {
 
 /// The shared scan of every hostile listener at once.
 struct Fleet {
-    listeners: BTreeMap<&'static str, Listener>,
+    listeners: BTreeMap<&'static str, u16>,
     closed: u16,
     reports: BTreeMap<u16, HostReport>,
     wall: Duration,
@@ -161,10 +168,10 @@ struct Fleet {
 
 impl Fleet {
     fn port(&self, name: &str) -> u16 {
-        self.listeners
+        *self
+            .listeners
             .get(name)
             .unwrap_or_else(|| panic!("no listener named {name}"))
-            .port
     }
 
     fn report(&self, name: &str) -> &HostReport {
@@ -242,55 +249,62 @@ impl Fleet {
     }
 }
 
+/// Scans every listener and a closed port in one run of the binary.
+fn scan_fleet(listeners: BTreeMap<&'static str, u16>) -> Fleet {
+    let closed = closed_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut targets: Vec<String> = listeners
+        .values()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    targets.push(format!("127.0.0.1:{closed}"));
+    let (csv_path, table_path, json_path) = (
+        dir.path().join("fleet.csv"),
+        dir.path().join("fleet.txt"),
+        dir.path().join("fleet.json"),
+    );
+    let started = Instant::now();
+    let output = rdpsweep()
+        .args(["scan", "--format", "jsonl", "--no-progress"])
+        .args(["--timeout", "3s", "--connect-timeout", "1s"])
+        .arg("-o")
+        .arg(&csv_path)
+        .arg("-o")
+        .arg(&table_path)
+        .arg("-o")
+        .arg(&json_path)
+        .args(&targets)
+        .output()
+        .expect("the rdpsweep binary runs");
+    let wall = started.elapsed();
+    let stdout = String::from_utf8(output.stdout.clone()).expect("JSONL is UTF-8");
+    let reports = parse_jsonl(&stdout)
+        .into_iter()
+        .map(|r| (r.port, r))
+        .collect();
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let json = serde_json::from_str(&read(&json_path)).expect("the JSON output parses");
+    Fleet {
+        listeners,
+        closed,
+        reports,
+        wall,
+        csv: read(&csv_path),
+        table: read(&table_path),
+        json,
+        output,
+    }
+}
+
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
     FLEET.get_or_init(|| {
-        let listeners = servers::start(the_fleet());
-        let closed = closed_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut targets: Vec<String> = listeners
-            .values()
-            .map(|l| format!("127.0.0.1:{}", l.port))
-            .collect();
-        targets.push(format!("127.0.0.1:{closed}"));
-        let (csv_path, table_path, json_path) = (
-            dir.path().join("fleet.csv"),
-            dir.path().join("fleet.txt"),
-            dir.path().join("fleet.json"),
-        );
-        let started = Instant::now();
-        let output = rdpsweep()
-            .args(["scan", "--format", "jsonl", "--no-progress"])
-            .args(["--timeout", "3s", "--connect-timeout", "1s"])
-            .arg("-o")
-            .arg(&csv_path)
-            .arg("-o")
-            .arg(&table_path)
-            .arg("-o")
-            .arg(&json_path)
-            .args(&targets)
-            .output()
-            .expect("the rdpsweep binary runs");
-        let wall = started.elapsed();
-        let stdout = String::from_utf8(output.stdout.clone()).expect("JSONL is UTF-8");
-        let reports = parse_jsonl(&stdout)
+        let listeners = servers::start(the_fleet())
             .into_iter()
-            .map(|r| (r.port, r))
+            .map(|(n, l)| (n, l.port))
             .collect();
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        };
-        let json = serde_json::from_str(&read(&json_path)).expect("the JSON output parses");
-        Fleet {
-            listeners,
-            closed,
-            reports,
-            wall,
-            csv: read(&csv_path),
-            table: read(&table_path),
-            json,
-            output,
-        }
+        scan_fleet(listeners)
     })
 }
 
@@ -312,8 +326,8 @@ fn the_whole_fleet_is_scanned_at_once_within_the_per_host_budget() {
         f.listeners.len() + 1,
         "every endpoint is reported exactly once"
     );
-    for (name, l) in &f.listeners {
-        f.assert_budget(name, f.reports.get(&l.port).expect("reported"));
+    for (name, port) in &f.listeners {
+        f.assert_budget(name, f.reports.get(port).expect("reported"));
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
     let hosts = f.json["hosts"].as_array().expect("hosts array");
@@ -746,7 +760,7 @@ fn one_probe_of_a_16_mb_flood_stays_within_a_few_kilobytes_of_heap() {
         .build()
         .expect("runtime");
     let (obs, peak) =
-        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, &opts)));
+        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, None, &opts)));
     let report = rdpsweep::analysis::analyse(
         HostReport::new("flood".into(), Some(addr.ip()), addr.port()),
         &obs,
@@ -797,6 +811,17 @@ const TARPITS: [&str; 6] = [
 
 #[test]
 fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("INT");
+}
+
+#[test]
+fn sigterm_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("TERM");
+}
+
+/// Scans tarpits and fast servers with 2 slots, sends `signal` once the first endpoint is
+/// written, and checks every output.
+fn interrupted_scan_keeps_every_completed_endpoint(signal: &str) {
     let listeners = servers::start(
         FAST.iter()
             .map(|n| (*n, Behaviour::GoodRdp))
@@ -841,10 +866,10 @@ fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .expect("run kill");
-    assert!(sent.success(), "kill -INT {pid}");
+    assert!(sent.success(), "kill -{signal} {pid}");
     let out = wait_bounded(child, Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -1020,4 +1045,409 @@ fn a_low_open_file_limit_clamps_concurrency_and_nothing_is_misreported() {
     for r in &reports {
         assert_eq!(r.status, Status::Closed, "{r:#?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The TLS and CredSSP stages: servers that negotiate correctly, then misbehave. The endpoint
+// is RDP (its X.224 answer was right), so its status stays `rdp`; the failed stage is
+// recorded where the schema keeps it (`tls.error`, `credssp.note`), within the budget, and
+// neighbours are unaffected.
+
+fn deep_nesting(levels: usize) -> Vec<u8> {
+    let mut inner = der_null();
+    for _ in 0..levels {
+        inner = stages::der(0x30, &inner);
+    }
+    let mut body = stages::der(0xa0, &stages::der(0x02, &[6]));
+    body.extend(stages::der(0xa1, &inner));
+    stages::der(0x30, &body)
+}
+
+fn der_null() -> Vec<u8> {
+    vec![0x05, 0x00]
+}
+
+fn the_stage_fleet() -> Vec<(&'static str, St)> {
+    use stages::{av, ntlm_challenge, ts_request, utf16};
+    let eol = av(0, &[]);
+    let thousands: Vec<u8> = (0..5000u16)
+        .flat_map(|i| av(1 + i % 5, &utf16("x")))
+        .chain(eol.clone())
+        .collect();
+    let formula_names = [
+        av(1, &utf16(FORMULA)),
+        av(2, &utf16("+SUM(1)")),
+        av(3, &utf16("\u{1b}[2J\u{202e}evil")),
+        av(4, &utf16("@corp")),
+        eol.clone(),
+    ]
+    .concat();
+    vec![
+        ("tls_garbage_after_hello", St::Tls(Tm::GarbageAfterHello)),
+        ("tls_endless_records", St::Tls(Tm::EndlessRecords)),
+        ("tls_alert", St::Tls(Tm::Alert)),
+        ("tls_10mb_certificate", St::Tls(Tm::HugeCertificate)),
+        ("tls_100_certificates", St::Tls(Tm::Chain(100))),
+        (
+            "tls_malformed_certificate",
+            St::Tls(Tm::MalformedCertificate),
+        ),
+        ("tls_formula_cn", St::Tls(Tm::CommonName(FORMULA.into()))),
+        ("tls_reset_mid_hello", St::Tls(Tm::ResetMidHello)),
+        (
+            "ts_enormous_length",
+            St::Credssp(Cs::Reply(
+                [&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff][..], &[0u8; 64]].concat(),
+            )),
+        ),
+        (
+            "ts_indefinite_length",
+            St::Credssp(Cs::Reply(vec![
+                0x30, 0x80, 0xa0, 0x03, 0x02, 0x01, 0x06, 0x00, 0x00,
+            ])),
+        ),
+        (
+            "ts_deeply_nested",
+            St::Credssp(Cs::Reply(deep_nesting(4000))),
+        ),
+        (
+            "ntlm_offsets_outside",
+            St::Credssp(Cs::Reply(ts_request(&ntlm_challenge(
+                &utf16("A"),
+                &[av(1, &utf16("X")), eol.clone()].concat(),
+                Some(0xffff_fff0),
+                Some(0x7fff_ffff),
+            )))),
+        ),
+        (
+            "ntlm_odd_utf16",
+            St::Credssp(Cs::Reply(ts_request(&ntlm_challenge(
+                b"ABC",
+                &[av(1, b"XYZ"), av(3, &[0x00, 0xd8, 0x41, 0x00]), eol.clone()].concat(),
+                None,
+                None,
+            )))),
+        ),
+        (
+            "ntlm_no_eol",
+            St::Credssp(Cs::Reply(ts_request(&ntlm_challenge(
+                &utf16("HOST"),
+                &[av(1, &utf16("HOST")), av(2, &utf16("DOM"))].concat(),
+                None,
+                None,
+            )))),
+        ),
+        (
+            "ntlm_thousands_of_av_pairs",
+            St::Credssp(Cs::Reply(ts_request(&ntlm_challenge(
+                &utf16("HOST"),
+                &thousands,
+                None,
+                None,
+            )))),
+        ),
+        (
+            "ntlm_formula_names",
+            St::Credssp(Cs::Reply(ts_request(&ntlm_challenge(
+                &utf16(FORMULA),
+                &formula_names,
+                None,
+                None,
+            )))),
+        ),
+        (
+            "credssp_reset_mid_reply",
+            St::Credssp(Cs::ResetMid(ts_request(&ntlm_challenge(
+                &utf16("HOST"),
+                &[av(1, &utf16("HOST")), eol].concat(),
+                None,
+                None,
+            )))),
+        ),
+    ]
+}
+
+fn stage_fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let mut listeners: BTreeMap<&'static str, u16> =
+            servers::start(vec![("good_rdp", Behaviour::GoodRdp)])
+                .into_iter()
+                .map(|(n, l)| (n, l.port))
+                .collect();
+        listeners.extend(
+            stages::start(the_stage_fleet())
+                .into_iter()
+                .map(|(n, l)| (n, l.port)),
+        );
+        scan_fleet(listeners)
+    })
+}
+
+impl Fleet {
+    /// `name` is RDP, within budget, neighbours fine; returns its TLS error text.
+    fn tls_error(&self, name: &str) -> String {
+        let r = self.report(name);
+        assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
+        self.assert_budget(name, r);
+        self.assert_neighbours();
+        let tls = r
+            .tls
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no tls section: {r:#?}"));
+        tls.error
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no tls.error: {r:#?}"))
+    }
+
+    /// `name` is RDP, within budget, neighbours fine; returns its CredSSP note.
+    fn credssp_note(&self, name: &str) -> String {
+        let r = self.report(name);
+        assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
+        self.assert_budget(name, r);
+        self.assert_neighbours();
+        let c = r
+            .credssp
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no credssp section: {r:#?}"));
+        c.note
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no credssp.note: {r:#?}"))
+    }
+}
+
+#[test]
+fn the_stage_fleet_is_scanned_at_once_within_the_per_host_budget() {
+    let f = stage_fleet();
+    let stderr = String::from_utf8_lossy(&f.output.stderr);
+    assert_eq!(f.output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        f.wall < HOST_TIMEOUT + Duration::from_secs(3),
+        "took {:?}",
+        f.wall
+    );
+    assert_eq!(f.reports.len(), f.listeners.len() + 1);
+    for (name, port) in &f.listeners {
+        let r = f.reports.get(port).expect("reported");
+        f.assert_budget(name, r);
+        eprintln!(
+            "{name}: status {} tls.error {:?} credssp {:?} ntlm {:?}",
+            r.status.as_str(),
+            r.tls.as_ref().and_then(|t| t.error.clone()),
+            r.credssp.as_ref().map(|c| (c.version, c.note.clone())),
+            r.ntlm
+                .as_ref()
+                .map(|n| (n.nb_computer.clone(), n.dns_computer.clone())),
+        );
+    }
+    f.assert_neighbours();
+}
+
+#[test]
+fn tls_garbage_after_a_valid_server_hello_is_a_tls_error() {
+    let e = stage_fleet().tls_error("tls_garbage_after_hello");
+    assert!(e.contains("InvalidContentType"), "{e}");
+}
+
+#[test]
+fn an_endless_stream_of_tls_records_is_cut_off() {
+    let e = stage_fleet().tls_error("tls_endless_records");
+    assert!(e.contains("HelloRequest"), "{e}");
+}
+
+#[test]
+fn a_tls_alert_is_reported_with_its_description() {
+    let e = stage_fleet().tls_error("tls_alert");
+    assert!(
+        e.contains("HandshakeFailure") || e.contains("handshake failure"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_10_mb_certificate_message_is_refused_at_the_cap() {
+    let e = stage_fleet().tls_error("tls_10mb_certificate");
+    assert!(e.contains("HandshakePayloadTooLarge"), "{e}");
+}
+
+#[test]
+fn a_chain_of_100_certificates_is_read_and_bounded() {
+    let f = stage_fleet();
+    let e = f.tls_error("tls_100_certificates");
+    assert!(e.contains("rustls"), "{e}");
+    let r = f.report("tls_100_certificates");
+    if let Some(tls) = &r.tls {
+        assert!(tls.chain.len() <= 100, "{} chain entries", tls.chain.len());
+    }
+}
+
+#[test]
+fn a_malformed_certificate_is_named_as_unreadable() {
+    let e = stage_fleet().tls_error("tls_malformed_certificate");
+    assert!(e.contains("certificate unreadable"), "{e}");
+}
+
+#[test]
+fn a_reset_in_the_middle_of_the_tls_handshake_is_a_tls_error() {
+    let e = stage_fleet().tls_error("tls_reset_mid_hello");
+    assert!(e.contains("reset") || e.contains("closed"), "{e}");
+}
+
+#[test]
+fn a_tsrequest_with_an_enormous_length_is_refused_before_reading_it() {
+    let n = stage_fleet().credssp_note("ts_enormous_length");
+    assert!(n.contains("exceeds the 65536-byte limit"), "{n}");
+}
+
+#[test]
+fn an_indefinite_length_tsrequest_is_refused() {
+    let n = stage_fleet().credssp_note("ts_indefinite_length");
+    assert!(n.contains("indefinite length"), "{n}");
+}
+
+#[test]
+fn a_tsrequest_nested_4000_levels_deep_is_refused_without_recursing() {
+    let n = stage_fleet().credssp_note("ts_deeply_nested");
+    assert!(n.contains("malformed TSRequest"), "{n}");
+}
+
+#[test]
+fn a_reset_in_the_middle_of_the_credssp_reply_is_a_credssp_error() {
+    let n = stage_fleet().credssp_note("credssp_reset_mid_reply");
+    assert!(n.contains("reset"), "{n}");
+}
+
+/// NTLM oddities do not stop the CredSSP verdict (version 6 read from the TSRequest); names
+/// that point outside the message are dropped, odd UTF-16 and lone surrogates are escaped,
+/// a list without EOL or with thousands of pairs is read up to its cap.
+#[test]
+fn ntlm_challenges_with_bad_offsets_odd_utf16_no_eol_or_thousands_of_pairs() {
+    let f = stage_fleet();
+    for name in [
+        "ntlm_offsets_outside",
+        "ntlm_odd_utf16",
+        "ntlm_no_eol",
+        "ntlm_thousands_of_av_pairs",
+    ] {
+        let r = f.report(name);
+        assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
+        f.assert_budget(name, r);
+        let c = r.credssp.as_ref().expect("credssp");
+        assert_eq!(c.version, Some(6), "{name}: {c:#?}");
+    }
+    let ntlm = |name: &str| f.report(name).ntlm.clone().unwrap_or_default();
+    let outside = ntlm("ntlm_offsets_outside");
+    assert_eq!((outside.nb_computer, outside.target_name), (None, None));
+    let odd = ntlm("ntlm_odd_utf16");
+    assert_eq!(odd.nb_computer.as_deref(), Some("奘\\x5a"));
+    assert_eq!(odd.dns_computer.as_deref(), Some("\\u{d800}A"));
+    assert_eq!(ntlm("ntlm_no_eol").nb_domain.as_deref(), Some("DOM"));
+    assert_eq!(
+        ntlm("ntlm_thousands_of_av_pairs").nb_computer.as_deref(),
+        Some("x")
+    );
+    f.assert_neighbours();
+}
+
+/// Server-supplied names through the whole pipeline: a certificate CN and NTLM names that
+/// start with `=`, `+`, `@` or carry escape sequences arrive in the CSV as text (`'=cmd...`)
+/// and in the table as visible escapes.
+#[test]
+fn hostile_certificate_and_ntlm_names_are_neutralised_in_csv_and_table() {
+    let f = stage_fleet();
+    let header: Vec<String> = csv::ReaderBuilder::new()
+        .from_reader(f.csv.trim_start_matches('\u{feff}').as_bytes())
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let cell = |row: &[String], col: &str| {
+        let i = header
+            .iter()
+            .position(|h| h == col)
+            .unwrap_or_else(|| panic!("no column {col}"));
+        row.get(i).cloned().unwrap_or_default()
+    };
+
+    let ntlm_row = f.csv_row("ntlm_formula_names");
+    assert_eq!(cell(&ntlm_row, "nb_computer"), "'=cmd|' /C calc'!A0");
+    assert_eq!(cell(&ntlm_row, "nb_domain"), "'+SUM(1)");
+    assert_eq!(cell(&ntlm_row, "dns_domain"), "'@corp");
+    assert_eq!(cell(&ntlm_row, "dns_computer"), "\\x1b[2J\\u{202e}evil");
+
+    let cn = f
+        .report("tls_formula_cn")
+        .tls
+        .as_ref()
+        .and_then(|t| t.certificate.as_ref())
+        .and_then(|c| c.subject_cn.clone());
+    assert_eq!(
+        cn.as_deref(),
+        Some(FORMULA),
+        "the CN is read from the plaintext flight"
+    );
+    let tls_row = f.csv_row("tls_formula_cn");
+    assert_eq!(cell(&tls_row, "cert_subject_cn"), "'=cmd|' /C calc'!A0");
+
+    for row in [&ntlm_row, &tls_row] {
+        for c in row.iter() {
+            assert!(!is_formula_start(c), "formula cell {c:?}");
+            assert!(!c.chars().any(is_raw_control), "raw control in {c:?}");
+        }
+    }
+    let bad: Vec<char> = f.table.chars().filter(|c| is_raw_control(*c)).collect();
+    assert!(
+        bad.is_empty(),
+        "raw control characters in the table: {bad:?}"
+    );
+    assert!(f.table.contains("\\x1b[2J"), "{}", f.table);
+}
+
+/// The TLS caps (ARCHITECTURE.md): a server announcing a 10 MB Certificate message and
+/// streaming it costs one probe well under a megabyte of heap, and the probe stops reading
+/// long before the 10 MB are through. (OpenSSL's own C allocations are not counted here;
+/// its certificate-list limit is its default, 100 KiB.)
+#[test]
+fn one_probe_of_a_10_mb_certificate_stays_within_its_heap_cap() {
+    let listeners = stages::start(vec![("huge", St::Tls(Tm::HugeCertificate))]);
+    let huge = listeners.get("huge").expect("listener").clone();
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), huge.port);
+    // The per-scan TLS context (trust stores) is built once per scan, outside the measure.
+    let tls = rdpsweep::probe::tls::TlsContext::new(&rdpsweep::probe::tls::TlsOptions::default())
+        .expect("TLS context");
+    let opts = rdpsweep::probe::ProbeOptions {
+        connect_timeout: Duration::from_secs(1),
+        host_timeout: HOST_TIMEOUT,
+        tls: Some(std::sync::Arc::new(tls)),
+        ..rdpsweep::probe::ProbeOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (obs, peak) =
+        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, None, &opts)));
+    let report = rdpsweep::analysis::analyse(
+        HostReport::new("huge".into(), Some(addr.ip()), addr.port()),
+        &obs,
+        0,
+        &rdpsweep::analysis::AnalysisOptions::default(),
+    );
+    assert_eq!(report.status, Status::Rdp, "{report:#?}");
+    assert!(
+        report.tls.as_ref().is_some_and(|t| t.error.is_some()),
+        "{report:#?}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let taken = huge.accepted.get();
+    eprintln!(
+        "10 MB certificate probe: heap peak {peak} bytes; the server got {taken} bytes into the socket"
+    );
+    assert!(peak < 1 << 20, "one probe peaked at {peak} bytes of heap");
+    assert!(
+        taken < 10 << 20,
+        "the probe read the whole 10 MB ({taken} bytes)"
+    );
 }
