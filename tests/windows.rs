@@ -879,6 +879,8 @@ fn assert_same_file_format(name: &str, win: &[u8], linux: &[u8]) {
         win.starts_with(b"\xEF\xBB\xBF"),
         linux.starts_with(b"\xEF\xBB\xBF"),
         "{name}: BOM on one side only"
+    );
+}
 
 /// The `local` client profile read from the registry by the Windows build (winreg), in a
 /// private wine prefix: a missing value is the OS default, `reg add` values are read back, the
