@@ -51,12 +51,10 @@ pub struct Cli {
     pub verbose: u8,
 }
 
-// Parsed once per run: the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe RDP endpoints and report their posture.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Describe RDP clients: the local one by default (--format json output can be fed back
     /// with --client-state).
     Client(clients::ClientArgs),
@@ -513,7 +511,7 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Scan(args) => runtime.block_on(scan(*args)),
         Command::Client(args) => clients::run_client(args),
         Command::Report(args) => clients::run_report(args),
     }

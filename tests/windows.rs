@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod support;
+
+/// This binary's loopback tag (`support::net::loopback`): servers on 127.50.x.y.
+const TAG: u8 = 50;
+
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 /// How long one wine run may take before it is killed and the test fails.
 const WINE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -35,6 +40,28 @@ struct Wine {
 
 fn linux_exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rdpsweep"))
+}
+
+/// A source file (src/, Cargo.toml, Cargo.lock) modified after `built`, if any.
+fn newer_source(built: &Path) -> Option<PathBuf> {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let built_at = mtime(built)?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.join("src")];
+    let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .find(|f| mtime(f).is_some_and(|m| m > built_at))
 }
 
 fn find_loader() -> PathBuf {
@@ -106,18 +133,14 @@ fn wine() -> &'static Wine {
              run scripts/windows-build.sh",
             dll.display()
         );
-        let stale = |built: &Path| {
-            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            matches!((mtime(built), mtime(linux_exe())), (Some(w), Some(l))
-                if l.duration_since(w).is_ok_and(|d| d > Duration::from_secs(3600)))
-        };
-        assert!(
-            !stale(&exe),
-            "{} is more than an hour older than the Linux binary {}: rebuild it with \
-             scripts/windows-build.sh",
-            exe.display(),
-            linux_exe().display()
-        );
+        if let Some(newer) = newer_source(&exe) {
+            panic!(
+                "{} is older than {}: it was built from other sources than this test; rebuild \
+                 it with scripts/windows-build.sh",
+                exe.display(),
+                newer.display()
+            );
+        }
         let prefix = std::env::var_os("RDPSWEEP_WINEPREFIX")
             .map(PathBuf::from)
             .unwrap_or_else(|| target.join("wine-prefix"));
@@ -309,7 +332,10 @@ fn sorted(mut hosts: Vec<Value>) -> Vec<Value> {
     hosts
 }
 
-/// CSV records (header first, then data rows sorted) with the `elapsed_ms` column blanked.
+/// CSV columns that differ between two scans of the same hosts for reasons of time alone.
+const TIME_COLUMNS: [&str; 2] = ["elapsed_ms", "clock_skew_s"];
+
+/// CSV records (header first, then data rows sorted) with the [`TIME_COLUMNS`] blanked.
 fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -324,20 +350,53 @@ fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
         })
         .collect();
     let header = rows.first().cloned().unwrap_or_default();
-    let elapsed = header.iter().position(|h| h == "elapsed_ms");
     assert!(
-        elapsed.is_some(),
+        header.iter().any(|h| h == "elapsed_ms"),
         "CSV header has no elapsed_ms: {header:?}"
     );
+    let blank: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| TIME_COLUMNS.contains(&h.as_str()))
+        .map(|(i, _)| i)
+        .collect();
     for row in rows.iter_mut().skip(1) {
-        if let Some(cell) = elapsed.and_then(|i| row.get_mut(i)) {
-            cell.clear();
+        for &i in &blank {
+            if let Some(cell) = row.get_mut(i) {
+                cell.clear();
+            }
         }
     }
     if let Some(data) = rows.get_mut(1..) {
         data.sort();
     }
     rows
+}
+
+/// Asserts two CSV files hold the same rows (see [`csv_rows`]), naming differing cells.
+fn assert_same_csv(win: &[u8], linux: &[u8]) {
+    let (a, b) = (csv_rows(win), csv_rows(linux));
+    let header = b.first().cloned().unwrap_or_default();
+    let mut diffs = Vec::new();
+    if a.len() != b.len() {
+        diffs.push(format!("{} rows on Windows, {} on Linux", a.len(), b.len()));
+    }
+    for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
+        if ra.len() != rb.len() {
+            diffs.push(format!("row {i}: {} vs {} cells", ra.len(), rb.len()));
+        }
+        for (j, (ca, cb)) in ra.iter().zip(rb).enumerate() {
+            if ca != cb {
+                let column = header.get(j).map_or("?", String::as_str);
+                diffs.push(format!("row {i} {column}: windows {ca:?} / linux {cb:?}"));
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "CSV from Windows differs from Linux (ignoring {TIME_COLUMNS:?}):\n{}",
+        diffs.join("\n")
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -478,11 +537,7 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
                     body.lines().count() >= 3 && body.split("\r\n").all(|l| !l.contains('\n')),
                     "CSV rows must end with CRLF and contain no bare LF:\n{body:?}"
                 );
-                assert_eq!(
-                    csv_rows(&win),
-                    csv_rows(&linux),
-                    "CSV differs (ignoring elapsed_ms)"
-                );
+                assert_same_csv(&win, &linux);
             }
             "r.json" => {
                 assert!(
@@ -517,4 +572,303 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Real servers on loopback (tests/support): the Windows build must report what Linux reports.
+
+/// Fields that differ between two scans of the same hosts for reasons of time alone.
+const TIME_FIELDS: [&str; 5] = [
+    "elapsed_ms",
+    "started",
+    "finished",
+    "server_time",
+    "clock_skew_s",
+];
+
+/// Paths (`a.b[2].c`) where two JSON values differ, for a readable assertion message.
+fn json_differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                json_differences(va, vb, &format!("{at}.{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_differences(va, vb, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{at}: windows {a} / linux {b}")),
+        _ => {}
+    }
+}
+
+/// `{"hosts": [...], "scan": {...}}` with hosts sorted and time fields removed.
+fn comparable_doc(bytes: &[u8], who: &str) -> Value {
+    let mut v: Value = serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{who}: not a JSON document ({e})"));
+    let hosts = v["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{who}: no hosts array"));
+    v["hosts"] = Value::Array(sorted(hosts));
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for key in TIME_FIELDS {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+/// Scans xrdp (negotiate; TLS 1.0 only through OpenSSL; CA-signed with `--ca-file`), FreeRDP's
+/// shadow server (NLA with CredSSP and NTLM identity; Standard RDP Security only), a closed port
+/// and an HTTP listener, once from Linux and once from the Windows build under wine, each
+/// writing JSON on stdout and CSV/JSON/JSONL files. The JSON must be equal apart from timings;
+/// the files must have the documented format on both sides (docs/output.md).
+#[test]
+fn windows_scan_of_real_servers_equals_the_linux_scan() {
+    let w = wine();
+    let certs = support::Certs::new();
+    let ca_ip = support::loopback(TAG);
+    let ca_addr = std::net::SocketAddrV4::new(ca_ip, support::net::free_port(ca_ip));
+
+    let negotiate = support::Variant::XrdpNegotiate.start(TAG);
+    let shadow_nla = support::Variant::ShadowNla.start(TAG);
+    let shadow_rdp = support::Variant::ShadowRdp.start(TAG);
+    let mut legacy_opts = support::XrdpOptions::new(support::endpoint(TAG), "negotiate");
+    legacy_opts.ssl_protocols = Some("TLSv1".to_owned());
+    let legacy = support::Xrdp::start(legacy_opts);
+    let mut ca_opts = support::XrdpOptions::new(ca_addr, "tls");
+    ca_opts.certificate = Some(certs.ca_signed("rdp.windows.test", Some(ca_ip)));
+    let ca_signed = support::Xrdp::start(ca_opts);
+    let http = support::FakeListener::http_400(TAG);
+    let closed = support::closed_port(TAG);
+
+    let targets = [
+        negotiate.target(),
+        shadow_nla.target(),
+        shadow_rdp.target(),
+        legacy.target(),
+        ca_signed.target(),
+        http.target(),
+        closed.to_string(),
+    ];
+    let logs = || {
+        [
+            ("xrdp negotiate", negotiate.log_tail()),
+            ("shadow nla", shadow_nla.log_tail()),
+            ("shadow rdp", shadow_rdp.log_tail()),
+            ("xrdp TLS 1.0", legacy.log_tail()),
+            ("xrdp CA-signed", ca_signed.log_tail()),
+        ]
+        .iter()
+        .map(|(name, tail)| format!("--- {name} log ---\n{tail}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |windows: bool| -> (Output, PathBuf) {
+        let out_dir = dir.path().join(if windows { "windows" } else { "linux" });
+        std::fs::create_dir_all(&out_dir).expect("mkdir");
+        let path = |p: &Path| {
+            if windows {
+                win_path(p)
+            } else {
+                p.to_str().expect("utf-8 path").to_owned()
+            }
+        };
+        let mut args: Vec<String> = vec![
+            "scan".into(),
+            "--format".into(),
+            "json".into(),
+            "--no-progress".into(),
+            "--timeout".into(),
+            "20s".into(),
+            // At most 2 connections per xrdp endpoint at once (its listen backlog).
+            "--concurrency".into(),
+            "2".into(),
+            "--ca-file".into(),
+            path(&certs.ca_cert()),
+        ];
+        for name in ["r.csv", "r.json", "r.jsonl"] {
+            args.extend(["-o".into(), path(&out_dir.join(name))]);
+        }
+        args.extend(targets.iter().cloned());
+        let out = if windows {
+            w.rdpsweep(&args)
+        } else {
+            linux_rdpsweep(&args)
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} {args:?}:\n{}\n{}",
+            if windows { "rdpsweep.exe" } else { "rdpsweep" },
+            show(&out),
+            logs()
+        );
+        (out, out_dir)
+    };
+    let (linux, linux_dir) = run(false);
+    let (win, win_dir) = run(true);
+
+    // stdout: the same JSON document apart from timings.
+    let linux_doc = comparable_doc(&linux.stdout, "Linux stdout");
+    let win_doc = comparable_doc(&win.stdout, "rdpsweep.exe stdout");
+    let hosts = linux_doc["hosts"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        hosts,
+        targets.len(),
+        "one record per target:\n{}",
+        show(&linux)
+    );
+    let mut diffs = Vec::new();
+    json_differences(&win_doc, &linux_doc, "", &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "the Windows build reports differently from the Linux build:\n{}\n\nWindows:\n{}",
+        diffs.join("\n"),
+        serde_json::to_string_pretty(&win_doc).unwrap_or_default()
+    );
+    // The scan really reached every kind of server (so the equality above means something).
+    let status_of = |target: &str| {
+        linux_doc["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]) == target)
+            .map(|h| h["status"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    for (target, status) in targets
+        .iter()
+        .zip(["rdp", "rdp", "rdp", "rdp", "rdp", "not_rdp", "closed"])
+    {
+        assert_eq!(status_of(target), status, "{target}:\n{}", show(&linux));
+    }
+    let host = |target: &str| -> Value {
+        win_doc["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]) == target)
+            .cloned()
+            .unwrap_or_else(|| panic!("rdpsweep.exe reported nothing for {target}"))
+    };
+    // What the Windows build itself found, stage by stage.
+    let nla = host(&shadow_nla.target());
+    assert_eq!(nla["security"]["nla"], "required", "{nla:#}");
+    assert_eq!(
+        nla["credssp"]["version"], 6,
+        "CredSSP from Windows: {nla:#}"
+    );
+    assert_eq!(
+        nla["ntlm"]["os_version"], "6.1.7601",
+        "NTLM from Windows: {nla:#}"
+    );
+    let old = host(&legacy.target());
+    assert_eq!(
+        old["tls"]["stack"], "openssl",
+        "OpenSSL on Windows: {old:#}"
+    );
+    assert_eq!(old["tls"]["version"], "1.0", "{old:#}");
+    let trusted = host(&ca_signed.target());
+    assert_eq!(trusted["tls"]["stack"], "rustls", "{trusted:#}");
+    assert_eq!(
+        trusted["tls"]["trust"]["ca_file"], "trusted",
+        "--ca-file given as a Windows path: {trusted:#}"
+    );
+
+    // Files: same content, documented line endings, UTF-8, no `.partial` left.
+    for name in ["r.csv", "r.json", "r.jsonl"] {
+        assert!(
+            !win_dir.join(format!("{name}.partial")).exists(),
+            "{name}.partial was left behind by the Windows build"
+        );
+        let win_bytes = std::fs::read(win_dir.join(name))
+            .unwrap_or_else(|e| panic!("the Windows build did not write {name}: {e}"));
+        let linux_bytes = std::fs::read(linux_dir.join(name)).expect("Linux output file");
+        assert_same_file_format(name, &win_bytes, &linux_bytes);
+        match name {
+            "r.csv" => assert_same_csv(&win_bytes, &linux_bytes),
+            "r.json" => {
+                let mut diffs = Vec::new();
+                json_differences(
+                    &comparable_doc(&win_bytes, "Windows r.json"),
+                    &comparable_doc(&linux_bytes, "Linux r.json"),
+                    "",
+                    &mut diffs,
+                );
+                assert!(diffs.is_empty(), "r.json differs:\n{}", diffs.join("\n"));
+            }
+            _ => {
+                let strip = |b: &[u8], who: &str| {
+                    let mut doc = serde_json::json!({"hosts": jsonl(b, who)});
+                    doc = comparable_doc(doc.to_string().as_bytes(), who);
+                    doc
+                };
+                let mut diffs = Vec::new();
+                json_differences(
+                    &strip(&win_bytes, "Windows r.jsonl"),
+                    &strip(&linux_bytes, "Linux r.jsonl"),
+                    "",
+                    &mut diffs,
+                );
+                assert!(diffs.is_empty(), "r.jsonl differs:\n{}", diffs.join("\n"));
+            }
+        }
+    }
+}
+
+/// The format rules of docs/output.md, checked on a file from each build.
+fn assert_same_file_format(name: &str, win: &[u8], linux: &[u8]) {
+    for (who, bytes) in [("Windows", win), ("Linux", linux)] {
+        let text =
+            std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("{who} {name} is not UTF-8: {e}"));
+        if name.ends_with(".csv") {
+            assert!(
+                bytes.starts_with(b"\xEF\xBB\xBF"),
+                "{who} {name}: CSV files start with a UTF-8 BOM"
+            );
+            assert!(
+                text.ends_with("\r\n"),
+                "{who} {name}: the last CSV row ends with CRLF"
+            );
+            assert_eq!(
+                text.matches('\n').count(),
+                text.matches("\r\n").count(),
+                "{who} {name}: every CSV line ends with CRLF, never a bare LF"
+            );
+        } else {
+            assert!(
+                !text.contains('\r'),
+                "{who} {name}: JSON/JSONL use LF only, found CR"
+            );
+            assert!(text.ends_with('\n'), "{who} {name}: ends with a newline");
+        }
+        assert!(
+            !text.starts_with('\u{feff}') || name.ends_with(".csv"),
+            "{who} {name}: only CSV carries a BOM"
+        );
+    }
+    assert_eq!(
+        win.starts_with(b"\xEF\xBB\xBF"),
+        linux.starts_with(b"\xEF\xBB\xBF"),
+        "{name}: BOM on one side only"
+    );
 }
