@@ -79,6 +79,7 @@ class Measure:
     sys_s: float
     max_rss_kb: int
     exit: int
+    load1: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -113,6 +114,7 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
     tfile = workdir / f"{tag}.time"
     efile = workdir / f"{tag}.stderr"
     full = ["/usr/bin/time", "-v", "-o", str(tfile), *cmd]
+    load1 = loadavg()[0]
     with open(stdout_path, "wb") as out, open(efile, "wb") as err:
         t0 = time.monotonic()
         rc = subprocess.call(full, stdout=out, stderr=err)
@@ -126,6 +128,7 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
         sys_s=t.get("sys_s", 0.0),
         max_rss_kb=t.get("max_rss_kb", 0),
         exit=t.get("exit", rc),
+        load1=load1,
     )
 
 
@@ -136,6 +139,7 @@ def medians(runs: list[Measure]) -> dict:
         "user_s": round(statistics.median(r.user_s for r in runs), 3),
         "sys_s": round(statistics.median(r.sys_s for r in runs), 3),
         "max_rss_mb": round(statistics.median(r.max_rss_kb for r in runs) / 1024, 1),
+        "load1_max": max(r.load1 for r in runs),
     }
 
 
@@ -208,6 +212,19 @@ def nmap_facts(xml_path: Path) -> dict:
 class Farm:
     workdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
+    _logdir: Path | None = None
+
+    def logdir(self) -> Path:
+        """Where servers write their logs: tmpfs when there is one (xrdp syncs its log file on
+        every line, and it logs an error for every scanner connection that closes early;
+        that disk traffic is not what the benchmark measures). Copied to workdir on stop."""
+        if self._logdir is None:
+            shm = Path("/dev/shm")
+            if shm.is_dir() and os.access(shm, os.W_OK):
+                self._logdir = Path(tempfile.mkdtemp(prefix="rdpsweep-bench-", dir=shm))
+            else:
+                self._logdir = self.workdir
+        return self._logdir
 
     def spawn(self, cmd, log_name, env=None) -> subprocess.Popen:
         logf = open(self.workdir / log_name, "wb")
@@ -241,6 +258,11 @@ class Farm:
                     pass
                 p.wait()
         self.procs.clear()
+        if self._logdir is not None and self._logdir != self.workdir:
+            for f in self._logdir.iterdir():
+                shutil.copy(f, self.workdir / f.name)
+            shutil.rmtree(self._logdir, ignore_errors=True)
+            self._logdir = None
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
@@ -331,7 +353,7 @@ def start_xrdp(farm: Farm, n: int, per_proc: int, fork: bool) -> list[str]:
     for k in range(0, n, per_proc):
         group = addrs[k : k + per_proc]
         ini = farm.workdir / f"xrdp-{k // per_proc}.ini"
-        ini.write_text(xrdp_ini(group, farm.workdir / f"xrdp-{k // per_proc}.log", fork))
+        ini.write_text(xrdp_ini(group, farm.logdir() / f"xrdp-{k // per_proc}.log", fork))
         farm.spawn(["xrdp", "--nodaemon", "-c", str(ini)], f"xrdp-{k // per_proc}.out")
     wait_listening(set(addrs), PORT, "xrdp", farm)
     return addrs
@@ -572,8 +594,12 @@ def phase_serve(args, work: Path, n: int) -> None:
         targets.write_text("".join(f"{a}\n" for a in endpoints))
         (sub / "pids").write_text(" ".join(str(p.pid) for p in farm.procs) + "\n")
         print(f"serving {len(endpoints)} endpoints; targets in {targets}; Ctrl-C stops", flush=True)
-        while farm.alive():
-            time.sleep(1)
+        try:
+            while farm.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping the farm", flush=True)
+            return
         raise SystemExit(f"bench: a server exited; see {sub}")
     finally:
         farm.stop()
@@ -661,6 +687,8 @@ def machine_info(args) -> dict:
         "xrdp": version(["dpkg-query", "-W", "-f", "${Version}\n", "xrdp"]),
         "freerdp_shadow": version(["dpkg-query", "-W", "-f", "${Version}\n", "freerdp2-shadow-x11"]),
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "xrdp_fork": args.xrdp_fork,
+        "xrdp_per_process": args.xrdp_per_process,
     }
 
 
@@ -782,8 +810,10 @@ def main() -> int:
     ap.add_argument("--shadow", type=int, default=3, help="FreeRDP shadow NLA servers in the farm")
     ap.add_argument("--xrdp-per-process", type=int, default=32,
                     help="listen addresses per xrdp process (xrdp accepts several)")
-    ap.add_argument("--xrdp-fork", choices=["true", "false"], default="true",
-                    help="xrdp's fork= setting: a process (true, the packaged default) or a thread per connection")
+    ap.add_argument("--xrdp-fork", choices=["true", "false"], default="false",
+                    help="xrdp's fork= setting: a thread per connection (false, the default here: the "
+                         "farm then costs about half the CPU per scan) or a process per connection "
+                         "(true, the packaged default); the scan results are the same")
     ap.add_argument("--concurrency-sweep", default="",
                     help="also scan the closed range and each farm once at each of these "
                          "--concurrency values (e.g. 16,64,256,1024)")
@@ -795,6 +825,9 @@ def main() -> int:
                     help="any of closed,farm,tarpit; or serve: start the farm of the first size "
                          "and keep it up until Ctrl-C (for profiling by hand)")
     ap.add_argument("--no-nmap", action="store_true", help="run rdpsweep only (no nmap runs)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0,
+                    help="before starting, wait until the 1-minute load average is below this")
+    ap.add_argument("--wait-max", type=float, default=3600.0, help="longest wait for --wait-quiet, seconds")
     ap.add_argument("--out", default=None, help="directory for results.json, table.txt and raw outputs")
     args = ap.parse_args()
 
@@ -816,6 +849,12 @@ def main() -> int:
     work = out_dir / "raw"
     work.mkdir(exist_ok=True)
     log(f"results go to {out_dir}")
+
+    if args.wait_quiet:
+        deadline = time.monotonic() + args.wait_max
+        while loadavg()[0] >= args.wait_quiet and time.monotonic() < deadline:
+            log(f"waiting for the 1-minute load average {loadavg()[0]} to drop below {args.wait_quiet}")
+            time.sleep(30)
 
     res: dict = {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -63,6 +63,8 @@ fn every_fuzz_target_is_replayed() {
         "certificate",
         "tsrequest",
         "ntlm",
+        "client_state",
+        "client_fleet",
     ];
     for (name, _) in fuzz::TARGETS {
         assert!(
@@ -120,4 +122,14 @@ fn tsrequest() {
 #[test]
 fn ntlm() {
     replay("ntlm");
+}
+
+#[test]
+fn client_state() {
+    replay("client_state");
+}
+
+#[test]
+fn client_fleet() {
+    replay("client_fleet");
 }

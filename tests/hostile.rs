@@ -6,8 +6,12 @@
 //! plus CSV, JSON and table files). Each test below then checks one behaviour in that shared
 //! result: the endpoint ends as `error` or `not_rdp` with the stage and a clear reason within
 //! its per-host budget, while the well-behaved neighbour is still `rdp` and the closed port
-//! `closed`. Further tests run their own scans: Ctrl-C (no data loss), `--resume`, a low
-//! open-file limit, and the memory cap of one probe (measured with a counting allocator).
+//! `closed`. A second fleet (`stage_fleet`) does the same for servers that negotiate
+//! correctly and then misbehave in TLS (`hostile/stages.rs`: hand-made records) or CredSSP
+//! (a real OpenSSL TLS session carrying hand-made DER and NTLM); such an endpoint stays
+//! `rdp` and the failed stage is recorded in `tls.error` / `credssp.note`. Further tests run
+//! their own scans: Ctrl-C (no data loss), `--resume`, a low open-file limit, and the memory
+//! cap of one probe (measured with a counting allocator).
 //!
 //! NETWORK SAFETY: only 127.0.0.0/8 is ever bound or scanned.
 
@@ -807,6 +811,17 @@ const TARPITS: [&str; 6] = [
 
 #[test]
 fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("INT");
+}
+
+#[test]
+fn sigterm_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("TERM");
+}
+
+/// Scans tarpits and fast servers with 2 slots, sends `signal` once the first endpoint is
+/// written, and checks every output.
+fn interrupted_scan_keeps_every_completed_endpoint(signal: &str) {
     let listeners = servers::start(
         FAST.iter()
             .map(|n| (*n, Behaviour::GoodRdp))
@@ -851,10 +866,10 @@ fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .expect("run kill");
-    assert!(sent.success(), "kill -INT {pid}");
+    assert!(sent.success(), "kill -{signal} {pid}");
     let out = wait_bounded(child, Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

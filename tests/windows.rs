@@ -1550,3 +1550,64 @@ fn ctrl_c_stops_a_windows_scan_and_keeps_completed_endpoints() {
         show(&out)
     );
 }
+
+/// `rdpsweep.exe report` evaluates a saved scan of an unpatched host (CredSSP version 3) against
+/// the `local` client read from the registry: exposed with the temporary workaround (2), and
+/// the remediation says to roll it back; blocked once it is reverted to 1 (Mitigated).
+#[test]
+fn report_evaluates_a_saved_host_against_the_local_client() {
+    let w = wine();
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat/unpatched-2016.json");
+    let evaluate = || -> Value {
+        let out = w.rdpsweep([
+            "report",
+            "--input",
+            &win_path(&saved),
+            "--client-profile",
+            "local",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let records = jsonl(&out.stdout, "rdpsweep.exe report");
+        records
+            .first()
+            .map(|r| r["compat"]["local"].clone())
+            .unwrap_or_else(|| panic!("no record:\n{}", show(&out)))
+    };
+    let _lock = registry_lock();
+    // A patched Windows 10 22H2 with the temporary workaround and TLS 1.0 switched off.
+    let mut state = RegState::new(19045, Some(3803), Oracle::Dword(2));
+    state.schannel = vec![("1.0", Some(0), None)];
+    w.apply(&state);
+    let cell = evaluate();
+    assert_eq!(
+        (cell["outcome"].as_str(), cell["reason"].as_str()),
+        (Some("exposed"), Some("credssp-oracle")),
+        "{cell:#}"
+    );
+    assert!(
+        cell["remediation"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ROLLBACK"),
+        "{cell:#}"
+    );
+    w.reg(&[
+        "add",
+        CREDSSP_KEY,
+        "/v",
+        ORACLE,
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "1",
+        "/f",
+    ]);
+    let cell = evaluate();
+    assert_eq!(
+        (cell["outcome"].as_str(), cell["reason"].as_str()),
+        (Some("blocked"), Some("credssp-oracle")),
+        "{cell:#}"
+    );
+}

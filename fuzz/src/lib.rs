@@ -12,6 +12,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 use rdpsweep::analysis::cert;
+use rdpsweep::client::{fleet, load, whatif};
 use rdpsweep::probe::negotiate::preview;
 use rdpsweep::proto::ntlm::{self, ChallengeMessage, NegotiateMessage, TargetInfo};
 use rdpsweep::proto::tls::{self, FlightStatus, MAX_FLIGHT_LEN, ServerFlightReader, ServerHello};
@@ -37,6 +38,8 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("certificate", certificate),
     ("tsrequest", tsrequest),
     ("ntlm", ntlm),
+    ("client_state", client_state),
+    ("client_fleet", client_fleet),
 ];
 
 /// TPKT framing and X.224 Connection Confirm / RDP_NEG decoding (MS-RDPBCGR 2.2.1.2), as
@@ -78,6 +81,12 @@ fn expand(specs: Vec<TargetSpec>, excludes: Vec<TargetSpec>, ports: &[u16], shar
         return;
     };
     let total = set.len();
+    // Known slow path (docs/fuzzing.md): iteration walks the permuted index space and skips
+    // excluded or duplicate positions one by one, so a /0 with all but a few addresses
+    // excluded takes minutes. Only iterate when at least 1 position in 1024 is yielded.
+    if total.saturating_mul(1024) < set.total_before_dedup() {
+        return;
+    }
     let mut seen = 0u64;
     for c in set.iter().take(64) {
         seen += 1;
@@ -116,7 +125,7 @@ pub fn target_list(data: &[u8]) {
     let small = specs
         .iter()
         .map(|s| s.address_count().unwrap_or(1))
-        .sum::<u128>()
+        .fold(0u128, u128::saturating_add)
         <= 1 << 12;
     let shard = if small { Shard::new(1, 3).ok() } else { None };
     expand(specs, excludes, &[3389, 13389], shard);
@@ -253,4 +262,24 @@ pub fn ntlm(data: &[u8]) {
         text.len() <= data.len() * 6 + 8,
         "escaped text grew too much"
     );
+}
+
+/// A client-state file (`client::load::parse_client_state`: UTF-8/UTF-16 decoding, format
+/// detection, `.reg` export, `reg query` output, JSON and TOML profiles), under every
+/// extension the CLI passes, then its interpretation as a client profile.
+pub fn client_state(data: &[u8]) {
+    for ext in [None, Some("reg"), Some("txt"), Some("json"), Some("toml")] {
+        if let Ok(state) = load::parse_client_state(data, ext) {
+            let _ = load::state_to_profile(state, "fuzz", "fuzz input");
+        }
+    }
+}
+
+/// A fleet CSV (`client::fleet::parse_fleet`) and a `--what-if` list on the same text.
+pub fn client_fleet(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = fleet::parse_fleet(&text, "fuzz input");
+    if let Ok(changes) = whatif::parse_what_if(&text) {
+        let _ = whatif::describe(&changes);
+    }
 }
