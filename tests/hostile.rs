@@ -811,6 +811,17 @@ const TARPITS: [&str; 6] = [
 
 #[test]
 fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("INT");
+}
+
+#[test]
+fn sigterm_exits_130_with_every_completed_endpoint_in_valid_outputs() {
+    interrupted_scan_keeps_every_completed_endpoint("TERM");
+}
+
+/// Scans tarpits and fast servers with 2 slots, sends `signal` once the first endpoint is
+/// written, and checks every output.
+fn interrupted_scan_keeps_every_completed_endpoint(signal: &str) {
     let listeners = servers::start(
         FAST.iter()
             .map(|n| (*n, Behaviour::GoodRdp))
@@ -855,10 +866,10 @@ fn ctrl_c_exits_130_with_every_completed_endpoint_in_valid_outputs() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .expect("run kill");
-    assert!(sent.success(), "kill -INT {pid}");
+    assert!(sent.success(), "kill -{signal} {pid}");
     let out = wait_bounded(child, Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

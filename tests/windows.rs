@@ -313,7 +313,7 @@ fn without_timings(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for key in ["elapsed_ms", "started", "finished"] {
+                for key in ["elapsed_ms", "started", "finished", "days_left"] {
                     map.remove(key);
                 }
                 map.values_mut().for_each(strip);
@@ -333,7 +333,7 @@ fn sorted(mut hosts: Vec<Value>) -> Vec<Value> {
 }
 
 /// CSV columns that differ between two scans of the same hosts for reasons of time alone.
-const TIME_COLUMNS: [&str; 2] = ["elapsed_ms", "clock_skew_s"];
+const TIME_COLUMNS: [&str; 3] = ["elapsed_ms", "clock_skew_s", "cert_days_left"];
 
 /// CSV records (header first, then data rows sorted) with the [`TIME_COLUMNS`] blanked.
 fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
@@ -548,6 +548,11 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
                     let mut v: Value = serde_json::from_slice(b).expect("valid JSON");
                     let hosts = v["hosts"].as_array().cloned().unwrap_or_default();
                     v["hosts"] = Value::Array(sorted(hosts));
+                    // The `local` client profile describes the machine (registry on Windows,
+                    // FreeRDP on Linux): it differs between the builds by design.
+                    if let Some(scan) = v["scan"].as_object_mut() {
+                        scan.remove("clients");
+                    }
                     without_timings(v)
                 };
                 let (win_doc, linux_doc) = (doc(&win), doc(&linux));
@@ -578,7 +583,10 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
 // Real servers on loopback (tests/support): the Windows build must report what Linux reports.
 
 /// Fields that differ between two scans of the same hosts for reasons of time alone.
-const TIME_FIELDS: [&str; 5] = [
+const TIME_FIELDS: [&str; 6] = [
+    // A certificate's days left depends on the instant of the scan: two scans a second apart
+    // can straddle a whole-day boundary of its not_after.
+    "days_left",
     "elapsed_ms",
     "started",
     "finished",
@@ -704,6 +712,10 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
             "2".into(),
             "--ca-file".into(),
             path(&certs.ca_cert()),
+            // OS-independent client profiles (`local` describes the machine, so it differs
+            // between the builds): their compat cells must then be equal too.
+            "--client-profile".into(),
+            "patched-mitigated,unpatched,modern-tls12".into(),
         ];
         for name in ["r.csv", "r.json", "r.jsonl"] {
             args.extend(["-o".into(), path(&out_dir.join(name))]);
@@ -870,5 +882,181 @@ fn assert_same_file_format(name: &str, win: &[u8], linux: &[u8]) {
         win.starts_with(b"\xEF\xBB\xBF"),
         linux.starts_with(b"\xEF\xBB\xBF"),
         "{name}: BOM on one side only"
+    );
+}
+
+/// The `local` client profile read from the registry by the Windows build (winreg), in a
+/// private wine prefix: a missing value is the OS default, `reg add` values are read back, the
+/// build/UBR decide the CredSSP fix, SCHANNEL switches the TLS versions, and `rdpsweep report`
+/// evaluates a saved unpatched host against that local client. No network.
+#[test]
+fn the_local_client_profile_reads_the_registry_under_wine() {
+    const CREDSSP: &str =
+        r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters";
+    const VERSION: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion";
+    const TLS10: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.0\Client";
+    let shared = wine();
+    let w = Wine {
+        loader: shared.loader.clone(),
+        prefix: shared.prefix.with_file_name("wine-prefix-client"),
+        exe: shared.exe.clone(),
+    };
+    if !w.prefix.join("system.reg").is_file() {
+        let out = w.run_raw(["wineboot", "--init"]);
+        assert!(
+            out.status.success(),
+            "cannot create {}:\n{}",
+            w.prefix.display(),
+            show(&out)
+        );
+    }
+    let reg = |args: &[&str]| {
+        let out = w.run_raw(std::iter::once("reg").chain(args.iter().copied()));
+        assert!(out.status.success(), "reg {args:?}:\n{}", show(&out));
+    };
+    let local = || -> Value {
+        let out = w.rdpsweep(["client", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not one JSON profile ({e}):\n{}", show(&out)))
+    };
+    // A fresh prefix has no CredSSP policy: the OS default, not an error.
+    let _ = w.run_raw([
+        "reg",
+        "delete",
+        CREDSSP,
+        "/v",
+        "AllowEncryptionOracle",
+        "/f",
+    ]);
+    reg(&[
+        "add",
+        VERSION,
+        "/v",
+        "CurrentBuild",
+        "/t",
+        "REG_SZ",
+        "/d",
+        "7601",
+        "/f",
+    ]);
+    let _ = w.run_raw(["reg", "delete", VERSION, "/v", "UBR", "/f"]);
+    let p = local();
+    assert_eq!(p["kind"], "windows", "{p:#}");
+    assert_eq!(p["source"], "local registry", "{p:#}");
+    assert_eq!(p["allow_encryption_oracle"], "absent", "{p:#}");
+    assert_eq!(p["os_build"], 7601, "{p:#}");
+    assert_eq!(
+        p["credssp_fix"], "unknown",
+        "7601's rollups are not decided by UBR: {p:#}"
+    );
+
+    // A patched Windows 10 22H2 with the temporary workaround and TLS 1.0 switched off.
+    reg(&[
+        "add",
+        VERSION,
+        "/v",
+        "CurrentBuild",
+        "/t",
+        "REG_SZ",
+        "/d",
+        "19045",
+        "/f",
+    ]);
+    reg(&[
+        "add",
+        VERSION,
+        "/v",
+        "UBR",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "3803",
+        "/f",
+    ]);
+    reg(&[
+        "add",
+        CREDSSP,
+        "/v",
+        "AllowEncryptionOracle",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "2",
+        "/f",
+    ]);
+    reg(&[
+        "add",
+        TLS10,
+        "/v",
+        "Enabled",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "0",
+        "/f",
+    ]);
+    let p = local();
+    assert_eq!(p["allow_encryption_oracle"], 2, "{p:#}");
+    assert_eq!(
+        (p["os_build"].as_u64(), p["ubr"].as_u64()),
+        (Some(19045), Some(3803))
+    );
+    assert_eq!(p["credssp_fix"], "yes", "{p:#}");
+    assert_eq!(
+        p["tls_versions"],
+        serde_json::json!(["1.1", "1.2"]),
+        "{p:#}"
+    );
+
+    // That client against a saved host answering CredSSP version 3: exposed through the
+    // workaround; with the workaround reverted (1, Mitigated) it is blocked.
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compat/unpatched-2016.json");
+    let evaluate = || -> Value {
+        let out = w.rdpsweep([
+            "report",
+            "--input",
+            &win_path(&saved),
+            "--client-profile",
+            "local",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let records = jsonl(&out.stdout, "rdpsweep.exe report");
+        records
+            .first()
+            .map(|r| r["compat"]["local"].clone())
+            .unwrap_or_else(|| panic!("no record:\n{}", show(&out)))
+    };
+    let cell = evaluate();
+    assert_eq!(
+        (cell["outcome"].as_str(), cell["reason"].as_str()),
+        (Some("exposed"), Some("credssp-oracle")),
+        "{cell:#}"
+    );
+    assert!(
+        cell["remediation"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ROLLBACK"),
+        "{cell:#}"
+    );
+    reg(&[
+        "add",
+        CREDSSP,
+        "/v",
+        "AllowEncryptionOracle",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "1",
+        "/f",
+    ]);
+    let cell = evaluate();
+    assert_eq!(
+        (cell["outcome"].as_str(), cell["reason"].as_str()),
+        (Some("blocked"), Some("credssp-oracle")),
+        "{cell:#}"
     );
 }

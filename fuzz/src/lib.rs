@@ -125,7 +125,7 @@ pub fn target_list(data: &[u8]) {
     let small = specs
         .iter()
         .map(|s| s.address_count().unwrap_or(1))
-        .sum::<u128>()
+        .fold(0u128, u128::saturating_add)
         <= 1 << 12;
     let shard = if small { Shard::new(1, 3).ok() } else { None };
     expand(specs, excludes, &[3389, 13389], shard);
