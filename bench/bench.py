@@ -80,6 +80,8 @@ class Measure:
     max_rss_kb: int
     exit: int
     load1: float = 0.0
+    # CPU seconds the whole machine was busy during the run (all processes, from /proc/stat).
+    machine_busy_s: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -108,6 +110,14 @@ def parse_time_v(text: str) -> dict:
     return out
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processors have spent busy since boot (everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure:
     """Runs cmd under /usr/bin/time -v; stdout goes to stdout_path. Wall time is taken from
     our own clock too (time -v prints centiseconds only)."""
@@ -116,9 +126,11 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
     full = ["/usr/bin/time", "-v", "-o", str(tfile), *cmd]
     load1 = loadavg()[0]
     with open(stdout_path, "wb") as out, open(efile, "wb") as err:
+        busy0 = machine_busy_s()
         t0 = time.monotonic()
         rc = subprocess.call(full, stdout=out, stderr=err)
         wall = time.monotonic() - t0
+        busy = machine_busy_s() - busy0
     t = parse_time_v(tfile.read_text())
     if rc != 0:
         log(f"{tag}: exit status {rc}; stderr: {efile.read_text(errors='replace')[-2000:]}")
@@ -129,6 +141,7 @@ def timed(cmd: list[str], stdout_path: Path, workdir: Path, tag: str) -> Measure
         max_rss_kb=t.get("max_rss_kb", 0),
         exit=t.get("exit", rc),
         load1=load1,
+        machine_busy_s=round(busy, 2),
     )
 
 
@@ -437,6 +450,7 @@ def phase_closed(args, work: Path) -> dict:
         "listening_before": sorted(taken),
         "rdpsweep": {"runs": [m.__dict__ for m in runs], "median": medians(runs)},
         "rdpsweep_status": facts["status"] if facts else {},
+        "other_cpu_s": [round(max(m.machine_busy_s - m.cpu_s, 0.0), 2) for m in runs],
     }
     if sweep:
         result["rdpsweep"]["concurrency_sweep"] = sweep
@@ -474,6 +488,7 @@ def phase_farm(args, work: Path, n: int) -> dict:
 
         rs_runs, nm_runs, rs_facts, nm_facts = [], [], [], []
         server_cpu: dict[str, list[float]] = {"rdpsweep": [], "nmap": []}
+        other_cpu: dict[str, list[float]] = {"rdpsweep": [], "nmap": []}
         for r in range(args.runs):
             order = ["rdpsweep", "nmap"] if r % 2 == 0 else ["nmap", "rdpsweep"]
             if args.no_nmap:
@@ -495,8 +510,11 @@ def phase_farm(args, work: Path, n: int) -> dict:
                     nm_facts.append(nmap_facts(xml))
                 # Children still running when the scan ends are counted by the next run.
                 server_cpu[tool].append(round(farm.cpu_s() - cpu0, 2))
+                # What the rest of the machine (other users) used meanwhile.
+                other_cpu[tool].append(round(max(m.machine_busy_s - m.cpu_s - server_cpu[tool][-1], 0.0), 2))
                 log(f"  {tool:8} run {r + 1}: {m.wall_s:7.2f} s wall, {m.cpu_s:6.2f} s CPU, "
-                    f"{m.max_rss_kb / 1024:6.1f} MB max RSS; servers used {server_cpu[tool][-1]:.2f} s CPU")
+                    f"{m.max_rss_kb / 1024:6.1f} MB max RSS; servers used {server_cpu[tool][-1]:.2f} s CPU, "
+                    f"other processes {other_cpu[tool][-1]:.2f} s")
             if not farm.alive():
                 raise SystemExit(f"bench: a farm server died during run {r + 1}; see {sub}")
 
@@ -540,6 +558,7 @@ def phase_farm(args, work: Path, n: int) -> dict:
                 "ntlm_hosts": len(last_rs["ntlm"]),
                 "nla_required_hosts": len(last_rs["nla_required"]),
                 "server_cpu_s": statistics.median(server_cpu["rdpsweep"]),
+                "other_cpu_s": other_cpu["rdpsweep"],
             },
         }
         if sweep:
@@ -560,6 +579,7 @@ def phase_farm(args, work: Path, n: int) -> dict:
                 "ntlm_hosts": len(last_nm["ntlm"]),
                 "ssl_cert_hosts": len(last_nm["ssl_cert"]),
                 "server_cpu_s": statistics.median(server_cpu["nmap"]),
+                "other_cpu_s": other_cpu["nmap"],
             }
             nmed = result["nmap"]["median"]
             result["nmap"]["cpu_ms_per_host"] = round(nmed["cpu_s"] * 1000 / len(endpoints), 3)
@@ -646,6 +666,7 @@ def phase_tarpit(args, work: Path) -> dict:
             "rdpsweep": {"runs": [m.__dict__ for m in runs], "median": medians(runs)},
             "rdpsweep_status": facts[-1]["status"],
             "connections_total": facts[-1]["connections_total"],
+            "other_cpu_s": [round(max(m.machine_busy_s - m.cpu_s, 0.0), 2) for m in runs],
         }
     finally:
         farm.stop()
@@ -763,7 +784,8 @@ def table(res: dict) -> str:
                          f"{f['cpu_ratio_nmap_over_rdpsweep']:6.1f}x   nmap/rdpsweep; same endpoints: "
                          f"{f['same_endpoints']}; NTLM hosts rdpsweep {rs['ntlm_hosts']} nmap {nm['ntlm_hosts']}")
             lines.append(f"{'':28} {'servers':9} CPU the farm spent per scan: {rs['server_cpu_s']:.2f} s for rdpsweep, "
-                         f"{nm['server_cpu_s']:.2f} s for nmap")
+                         f"{nm['server_cpu_s']:.2f} s for nmap; other processes: "
+                         f"{statistics.median(rs['other_cpu_s']):.2f} s / {statistics.median(nm['other_cpu_s']):.2f} s")
         else:
             lines.append(f"{'':28} {'servers':9} CPU the farm spent per scan: {rs['server_cpu_s']:.2f} s")
     if "closed" in res:

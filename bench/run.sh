@@ -58,4 +58,10 @@ for a in "${args[@]}"; do [[ "$a" == --out || "$a" == --out=* ]] && has_out=1; d
 if ((has_out == 0)); then
     args+=(--out "$here/out/$(date -u +%Y%m%dT%H%M%SZ)")
 fi
+# xrdp reads /etc/xrdp/key.pem and rsakeys.ini, which only root may read: run the farm (and
+# so the benchmark) as root; the build above stayed with the calling user.
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench: xrdp needs root to read its key files; running bench/bench.py with sudo" >&2
+    exec sudo "$(command -v python3)" "$here/bench.py" --rdpsweep "$bin" "${args[@]}"
+fi
 exec python3 "$here/bench.py" --rdpsweep "$bin" "${args[@]}"
