@@ -29,8 +29,8 @@ mod support;
 #[path = "windows/credssp_server.rs"]
 mod credssp_server;
 
-/// This binary's loopback tag (`support::net::loopback`): servers on 127.50.x.y.
-const TAG: u8 = 50;
+/// This binary's loopback tag (`support::net::loopback`): servers on 127.60.x.y.
+const TAG: u8 = 60;
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 /// Client profiles for the Linux/Windows comparisons: every built-in one, but not `local`,

@@ -129,9 +129,11 @@ pub struct Observation {
     pub tls: Option<tls::TlsEvidence>,
 }
 
-/// A TLS handshake or version probe may use at most a quarter of the endpoint's time, so that
-/// a server stalling in TLS does not starve the negotiation connections that follow.
-fn tls_deadline(deadline: Instant, host_timeout: Duration) -> Instant {
+/// One exchange (an X.224 reply, a TLS handshake or version probe, a CredSSP first leg) may use
+/// at most a quarter of the endpoint's time: a server stalling in one stage does not starve the
+/// connections that follow, and a listener that accepts and never answers (a tarpit) releases
+/// its slot after a quarter of `--timeout` instead of all of it.
+fn exchange_deadline(deadline: Instant, host_timeout: Duration) -> Instant {
     deadline.min(Instant::now() + host_timeout / 4)
 }
 
@@ -209,13 +211,13 @@ async fn emulated_leg(
         &mut stream,
         NegotiationKind::Nla.requested(),
         None,
-        deadline,
+        exchange_deadline(deadline, opts.host_timeout),
     )
     .await;
     if !selects_credssp(&result) {
         return Err(setup(no_credssp_reason(&result)));
     }
-    let until = tls_deadline(deadline, opts.host_timeout);
+    let until = exchange_deadline(deadline, opts.host_timeout);
     let upgraded = match stack {
         tls::TlsStack::Rustls => tls::upgrade(stream, server_name, ctx, until).await,
         tls::TlsStack::Openssl => tls::upgrade_legacy(stream, server_name, ctx, until).await,
@@ -274,7 +276,8 @@ pub async fn probe_endpoint(
                 continue;
             }
         };
-        let result = negotiate(&mut stream, kind.requested(), None, deadline).await;
+        let until = exchange_deadline(deadline, opts.host_timeout);
+        let result = negotiate(&mut stream, kind.requested(), None, until).await;
         let first_is_rdp = matches!(result, NegotiationResult::Confirm(_));
         let tls_follows = selects_tls(&result);
         // CredSSP follows TLS on the mstsc-like connection when the server selected it.
@@ -286,13 +289,13 @@ pub async fn probe_endpoint(
         if tls_follows && let Some(stage) = tls_stage.as_mut() {
             // The first such connection carries the rustls handshake, and CredSSP continues on
             // its TLS session; a later one carries a version-probe hello.
-            let until = tls_deadline(deadline, opts.host_timeout);
+            let until = exchange_deadline(deadline, opts.host_timeout);
             let session = stage.on_tls_connection(stream, until).await;
             if credssp_follows {
                 match session {
                     Some(session) => {
                         credssp_stack = Some(session.stack());
-                        let until = tls_deadline(deadline, opts.host_timeout);
+                        let until = exchange_deadline(deadline, opts.host_timeout);
                         obs.credssp = Some(
                             credssp_leg(session, credssp::DEFAULT_CLIENT_VERSION, until).await,
                         );
@@ -337,18 +340,18 @@ pub async fn probe_endpoint(
                 &mut stream,
                 NegotiationKind::Nla.requested(),
                 None,
-                deadline,
+                exchange_deadline(deadline, opts.host_timeout),
             )
             .await;
             if selects_tls(&result) {
                 let credssp_follows = selects_credssp(&result) && obs.credssp.is_none();
-                let until = tls_deadline(deadline, opts.host_timeout);
+                let until = exchange_deadline(deadline, opts.host_timeout);
                 let session = stage.on_extra_connection(extra, stream, until).await;
                 // A legacy (OpenSSL) handshake after rustls failed: CredSSP runs on it.
                 if credssp_follows && let Some(session) = session {
                     credssp_stack = Some(session.stack());
                     obs.credssp_skipped = None;
-                    let until = tls_deadline(deadline, opts.host_timeout);
+                    let until = exchange_deadline(deadline, opts.host_timeout);
                     obs.credssp =
                         Some(credssp_leg(session, credssp::DEFAULT_CLIENT_VERSION, until).await);
                 }
