@@ -69,6 +69,8 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
     old_opts.ssl_protocols = Some("TLSv1".to_owned());
     let xrdp_tls10 = Xrdp::start(old_opts);
     let xrdp_rdp = Xrdp::start(XrdpOptions::new(support::endpoint(TAG), "rdp"));
+    // Nothing listens here: a closed endpoint has a matrix row but no place in the counts.
+    let closed = support::endpoint(TAG);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let matrix = dir.path().join("matrix.csv");
@@ -97,6 +99,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
         xrdp_ca.addr().to_string(),
         xrdp_tls10.addr().to_string(),
         xrdp_rdp.addr().to_string(),
+        closed.to_string(),
     ];
     let mut args = base.clone();
     args.extend(["--fail-on".into(), "blocked".into()]);
@@ -139,7 +142,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
             .to_vec()
         )
     );
-    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(rows.len(), 6, "{rows:?}");
     let clients = [
         "patched-mitigated",
         "unpatched",
@@ -237,6 +240,32 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
         }
     }
     assert!(problems.is_empty(), "{}\n{rows:#?}", problems.join("\n"));
+    for client in clients {
+        assert_eq!(cells(&rows, closed.port(), client), "unknown:not-rdp");
+        // The summary line counts the 4 RDP hosts only, exactly as the matrix says.
+        let status = rows[0].iter().position(|h| h == "status").expect("status");
+        let col = rows[0].iter().position(|h| h == client).expect("column");
+        let outcomes: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.get(status).map(String::as_str) == Some("rdp"))
+            .filter_map(|r| r.get(col)?.split(':').next())
+            .collect();
+        assert_eq!(outcomes.len(), 4, "{client}: {rows:?}");
+        let count = |o: &str| outcomes.iter().filter(|x| **x == o).count();
+        let want = format!(
+            "  {client}: {} ok, {} exposed, {} warn, {} blocked, {} depends, {} unknown",
+            count("ok"),
+            count("exposed"),
+            count("warn"),
+            count("blocked"),
+            count("depends"),
+            count("unknown")
+        );
+        assert!(
+            stdout.lines().any(|l| l == want),
+            "no summary line {want:?}: {shown}"
+        );
+    }
     // The host columns of the NLA server.
     assert_eq!(cells(&rows, shadow.addr().port(), "credssp_version"), "6");
     assert_eq!(cells(&rows, shadow.addr().port(), "cve_2018_0886"), "fixed");

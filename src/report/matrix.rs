@@ -231,8 +231,13 @@ impl SummaryCounter {
         }
     }
 
-    /// Counts one host; a client without a cell counts as unknown.
+    /// Counts one host when it is an RDP server (a closed or non-RDP endpoint says nothing
+    /// about a client, and would drown the counts on a sparse range); a client without a cell
+    /// counts as unknown.
     pub fn add(&mut self, report: &HostReport) {
+        if report.status != Status::Rdp {
+            return;
+        }
         for s in &mut self.summaries {
             let outcome = report
                 .compat
@@ -394,11 +399,12 @@ mod tests {
         let clients = vec!["patched-mitigated".to_owned(), "unpatched".to_owned()];
         let s = summarize(&reports(), &clients);
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].blocked, s[0].unknown, s[0].total()), (1, 1, 2));
-        assert_eq!((s[1].exposed, s[1].unknown), (1, 1));
+        // The closed endpoint is not counted: only RDP hosts are.
+        assert_eq!((s[0].blocked, s[0].unknown, s[0].total()), (1, 0, 1));
+        assert_eq!((s[1].exposed, s[1].unknown), (1, 0));
         assert_eq!(
             s[0].line(),
-            "patched-mitigated: 0 ok, 0 exposed, 0 warn, 1 blocked, 0 depends, 1 unknown"
+            "patched-mitigated: 0 ok, 0 exposed, 0 warn, 1 blocked, 0 depends, 0 unknown"
         );
         assert_eq!(s[1].count(Outcome::Exposed), 1);
     }
