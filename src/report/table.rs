@@ -67,7 +67,7 @@ static COLS: &[Col] = &[
     },
     Col {
         title: "CERT",
-        width: 10,
+        width: 12,
         value: |r| {
             dash(
                 r.tls
@@ -75,7 +75,11 @@ static COLS: &[Col] = &[
                     .and_then(|t| t.certificate.as_ref())
                     .map(|c| {
                         let kind = if c.self_signed { "self" } else { "ca" };
-                        format!("{kind} {}d", c.days_left)
+                        if c.days_left < 0 {
+                            format!("{kind} expired")
+                        } else {
+                            format!("{kind} {}d", c.days_left)
+                        }
                     }),
             )
         },
