@@ -97,7 +97,12 @@ fn report_matrix_csv() {
 
 #[test]
 fn scan_help() {
-    let out = support::rdpsweep(["scan", "--help"]);
+    // clap wraps help text to $COLUMNS (else 100): pin it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rdpsweep"))
+        .args(["scan", "--help"])
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run rdpsweep scan --help");
     assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
