@@ -15,3 +15,5 @@ pub mod proto;
 pub mod report;
 pub mod scan;
 pub mod target;
+#[cfg(test)]
+mod test_fixtures;

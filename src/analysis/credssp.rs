@@ -276,13 +276,8 @@ mod tests {
     use super::*;
     use crate::proto::ntlm::NegotiateFlags;
     use crate::proto::tsrequest::{NtStatus, TsRequest};
+    use crate::test_fixtures::hex;
     use time::macros::datetime;
-
-    fn hex(text: &str) -> Vec<u8> {
-        text.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("fixture hex"))
-            .collect()
-    }
 
     fn server_2019(client_version: u32) -> CredsspObservation {
         let bytes = hex(include_str!(

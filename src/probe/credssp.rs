@@ -209,14 +209,9 @@ fn io_failure(e: &std::io::Error, phase: &'static str, received: usize) -> Creds
 mod tests {
     use super::*;
     use crate::proto::ntlm::MessageType;
+    use crate::test_fixtures::hex;
     use std::time::Duration;
     use tokio::io::duplex;
-
-    fn hex(text: &str) -> Vec<u8> {
-        text.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("fixture hex"))
-            .collect()
-    }
 
     fn deadline() -> Instant {
         Instant::now() + Duration::from_secs(5)

@@ -653,12 +653,7 @@ fn oem_escaped(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::proto::tsrequest::TsRequest;
-
-    fn hex(text: &str) -> Vec<u8> {
-        text.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("fixture hex"))
-            .collect()
-    }
+    use crate::test_fixtures::hex;
 
     fn server_2019_challenge() -> Vec<u8> {
         let ts = hex(include_str!(

@@ -493,12 +493,7 @@ fn explicit(number: u32, content: &[u8]) -> Result<Vec<u8>, TsRequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        text.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("fixture hex"))
-            .collect()
-    }
+    use crate::test_fixtures::hex;
 
     const SERVER_2019: &str =
         include_str!("../../fixtures/windows-server-2019-tsrequest-challenge.hex");

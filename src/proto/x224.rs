@@ -220,12 +220,7 @@ pub fn decode_confirm(packet: &[u8]) -> Result<ConnectionConfirm, X224Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("fixture hex"))
-            .collect()
-    }
+    use crate::test_fixtures::hex;
 
     const WS2019_CONFIRM: &str =
         include_str!("../../fixtures/windows-server-2019-connection-confirm.hex");
