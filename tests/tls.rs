@@ -196,6 +196,34 @@ fn tls10_only_host_yields_its_certificate_and_a_legacy_handshake() {
     assert_eq!(r["connections"], json!(4), "{r:#}");
 }
 
+/// One scan of [`freerdp_servers_refuse_tls10_and_tls11_with_internal_error`] and its record.
+struct Expect<'a> {
+    server: &'a FreerdpShadow,
+    /// Extra scan options (the `--tls-versions` mode).
+    extra: &'a [&'a str],
+    versions: &'a [&'a str],
+    probed: &'a [&'a str],
+    connections: u32,
+}
+
+impl<'a> Expect<'a> {
+    fn new(
+        server: &'a FreerdpShadow,
+        extra: &'a [&'a str],
+        versions: &'a [&'a str],
+        probed: &'a [&'a str],
+        connections: u32,
+    ) -> Self {
+        Self {
+            server,
+            extra,
+            versions,
+            probed,
+            connections,
+        }
+    }
+}
+
 /// A FreeRDP shadow server: OpenSSL 3.0 with TLS 1.0 allowed but security level 1, so it
 /// answers a hello capped at TLS 1.1 or 1.0 with an internal_error alert (no signature algorithm
 /// for those versions), which refuses them next to the TLS 1.3 rustls completed.
@@ -212,30 +240,32 @@ fn freerdp_servers_refuse_tls10_and_tls11_with_internal_error() {
             server.log_tail()
         })
     };
-    // (server, mode, versions, versions_probed, connections)
-    let cases: [(&FreerdpShadow, &[&str], &[&str], &[&str], u32); 4] = [
+    const DEFAULT: &[&str] = &[];
+    const ALL: &[&str] = &["--tls-versions", "all"];
+    let cases = [
         // A rustls 1.3 + CredSSP, B refused, C refused, D hello <=1.1: internal_error.
-        (&nla, &[], &["1.3"], &["1.0", "1.1", "1.3"], 4),
+        Expect::new(&nla, DEFAULT, &["1.3"], &["1.0", "1.1", "1.3"], 4),
         // A, B, C, D hello <=1.2: 1.2, E hello <=1.1: internal_error (decides 1.0 too).
-        (
-            &nla,
-            &["--tls-versions", "all"],
-            &["1.2", "1.3"],
-            &["1.0", "1.1", "1.2", "1.3"],
-            5,
-        ),
+        Expect::new(&nla, ALL, &["1.2", "1.3"], &["1.0", "1.1", "1.2", "1.3"], 5),
         // A rustls 1.3, B hello <=1.1: internal_error, C refused.
-        (&tls_only, &[], &["1.3"], &["1.0", "1.1", "1.3"], 3),
+        Expect::new(&tls_only, DEFAULT, &["1.3"], &["1.0", "1.1", "1.3"], 3),
         // B hello <=1.2: 1.2, D hello <=1.1: internal_error.
-        (
+        Expect::new(
             &tls_only,
-            &["--tls-versions", "all"],
+            ALL,
             &["1.2", "1.3"],
             &["1.0", "1.1", "1.2", "1.3"],
             4,
         ),
     ];
-    for (server, extra, versions, probed, connections) in cases {
+    for Expect {
+        server,
+        extra,
+        versions,
+        probed,
+        connections,
+    } in cases
+    {
         let r = scan(server, extra);
         let tls = &r["tls"];
         assert_eq!(tls["stack"], json!("rustls"), "{r:#}");
