@@ -1,6 +1,7 @@
 //! The TLS stage against real xrdp servers on loopback (issue 3): versions, the legacy
 //! (OpenSSL) handshake on a TLS 1.0-only host, certificate findings, fingerprints equal to
-//! `openssl x509 -fingerprint`, and `--ca-file` trust.
+//! `openssl x509 -fingerprint`, and `--ca-file` trust; TLS versions of FreeRDP shadow servers
+//! (NLA required and TLS only) in both `--tls-versions` modes.
 //!
 //! Host-name cases scan `localhost` (resolved by the system; `--resolve all` and the record for
 //! 127.0.0.1 are used, so a resolver that also returns ::1 changes nothing) against an xrdp on
@@ -32,6 +33,16 @@ fn localhost_endpoint() -> SocketAddrV4 {
 
 /// Scans `targets` with `extra` options and returns the record for `addr`.
 fn scan_one(addr: SocketAddrV4, target: &str, extra: &[&str], server: &Xrdp) -> Value {
+    scan_record(addr, target, extra, &|| server.log_tail())
+}
+
+/// [`scan_one`] for any server: `log_tail` is shown when the record is missing.
+fn scan_record(
+    addr: SocketAddrV4,
+    target: &str,
+    extra: &[&str],
+    log_tail: &dyn Fn() -> String,
+) -> Value {
     let mut args: Vec<String> = vec![
         "--timeout".into(),
         "15s".into(),
@@ -45,13 +56,7 @@ fn scan_one(addr: SocketAddrV4, target: &str, extra: &[&str], server: &Xrdp) -> 
     records
         .into_iter()
         .find(|r| r["ip"] == json!(addr.ip().to_string()) && r["port"] == json!(addr.port()))
-        .unwrap_or_else(|| {
-            panic!(
-                "no record for {addr}\n{}\n{}",
-                show(&output),
-                server.log_tail()
-            )
-        })
+        .unwrap_or_else(|| panic!("no record for {addr}\n{}\n{}", show(&output), log_tail()))
 }
 
 fn finding_ids(record: &Value) -> Vec<String> {
@@ -189,6 +194,96 @@ fn tls10_only_host_yields_its_certificate_and_a_legacy_handshake() {
     }
     // A, B (carrying the version hello), C, and the OpenSSL connection: the issue-6 budget.
     assert_eq!(r["connections"], json!(4), "{r:#}");
+}
+
+/// One scan of [`freerdp_servers_refuse_tls10_and_tls11_with_internal_error`] and its record.
+struct Expect<'a> {
+    server: &'a FreerdpShadow,
+    /// Extra scan options (the `--tls-versions` mode).
+    extra: &'a [&'a str],
+    versions: &'a [&'a str],
+    probed: &'a [&'a str],
+    connections: u32,
+}
+
+impl<'a> Expect<'a> {
+    fn new(
+        server: &'a FreerdpShadow,
+        extra: &'a [&'a str],
+        versions: &'a [&'a str],
+        probed: &'a [&'a str],
+        connections: u32,
+    ) -> Self {
+        Self {
+            server,
+            extra,
+            versions,
+            probed,
+            connections,
+        }
+    }
+}
+
+/// A FreeRDP shadow server: OpenSSL 3.0 with TLS 1.0 allowed but security level 1, so it
+/// answers a hello capped at TLS 1.1 or 1.0 with an internal_error alert (no signature algorithm
+/// for those versions), which refuses them next to the TLS 1.3 rustls completed.
+///
+/// NLA required (`/sec:nla`): the SSL-only request B is refused with HYBRID_REQUIRED_BY_SERVER,
+/// so the hellos ride extra connections with the mstsc-like request (the server selects HYBRID
+/// and the TLS handshake starts). TLS allowed (`/sec:tls`): B carries the first hello.
+#[test]
+fn freerdp_servers_refuse_tls10_and_tls11_with_internal_error() {
+    let nla = FreerdpShadow::start(ShadowOptions::new(endpoint(TAG), "nla"));
+    let tls_only = FreerdpShadow::start(ShadowOptions::new(endpoint(TAG), "tls"));
+    let scan = |server: &FreerdpShadow, extra: &[&str]| {
+        scan_record(server.addr(), &server.target(), extra, &|| {
+            server.log_tail()
+        })
+    };
+    const DEFAULT: &[&str] = &[];
+    const ALL: &[&str] = &["--tls-versions", "all"];
+    let cases = [
+        // A rustls 1.3 + CredSSP, B refused, C refused, D hello <=1.1: internal_error.
+        Expect::new(&nla, DEFAULT, &["1.3"], &["1.0", "1.1", "1.3"], 4),
+        // A, B, C, D hello <=1.2: 1.2, E hello <=1.1: internal_error (decides 1.0 too).
+        Expect::new(&nla, ALL, &["1.2", "1.3"], &["1.0", "1.1", "1.2", "1.3"], 5),
+        // A rustls 1.3, B hello <=1.1: internal_error, C refused.
+        Expect::new(&tls_only, DEFAULT, &["1.3"], &["1.0", "1.1", "1.3"], 3),
+        // B hello <=1.2: 1.2, D hello <=1.1: internal_error.
+        Expect::new(
+            &tls_only,
+            ALL,
+            &["1.2", "1.3"],
+            &["1.0", "1.1", "1.2", "1.3"],
+            4,
+        ),
+    ];
+    for Expect {
+        server,
+        extra,
+        versions,
+        probed,
+        connections,
+    } in cases
+    {
+        let r = scan(server, extra);
+        let tls = &r["tls"];
+        assert_eq!(tls["stack"], json!("rustls"), "{r:#}");
+        assert_eq!(tls["version"], json!("1.3"), "{r:#}");
+        assert_eq!(tls["versions"], json!(versions), "{extra:?} {r:#}");
+        assert_eq!(tls["versions_probed"], json!(probed), "{extra:?} {r:#}");
+        assert_eq!(r["connections"], json!(connections), "{extra:?} {r:#}");
+        assert_eq!(tls["error"], Value::Null, "{r:#}");
+        assert!(
+            !tls_findings(&r).contains(&"tls-deprecated-version".to_owned()),
+            "{r:#}"
+        );
+        if std::ptr::eq(server, &nla) {
+            // NLA required, and CredSSP still ran on A's session.
+            assert_eq!(r["security"]["nla"], json!("required"), "{r:#}");
+            assert_eq!(r["credssp"]["version"], json!(6), "{r:#}");
+        }
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::analysis::cert::{self, CertOptions, ParsedCert};
 use crate::analysis::findings::{Finding, Severity, ids};
-use crate::proto::tls::{Alert, AlertDescription, CipherSuite, ProtocolVersion};
+use crate::proto::tls::{Alert, AlertDescription, AlertLevel, CipherSuite, ProtocolVersion};
 use crate::report::schema::{TlsReport, TrustReport};
 
 /// The TLS implementation that completed a handshake.
@@ -182,8 +182,9 @@ const OPENSSL_MAX: ProtocolVersion = ProtocolVersion::TLS1_3;
 /// that is not above `max` (RFC 5246 E.1, RFC 8446 4.2.1), so a selection of `v` proves `v`
 /// accepted and everything in `(v, max]` refused; an alert or a closed connection in reply
 /// to a hello offering up to `max` proves every version from TLS 1.0 to `max` refused (the
-/// hello offers a cipher list broad enough for any Windows release; other alerts prove
-/// nothing). A direct acceptance wins
+/// hello offers a cipher list broad enough for any Windows release). A fatal `internal_error`
+/// alert refuses them too, but only when a version above `max` is proven accepted (see
+/// [`is_conditional_refusal_alert`]); other alerts prove nothing. A direct acceptance wins
 /// over an inferred refusal.
 pub fn version_knowledge(evidence: &TlsEvidence) -> BTreeMap<ProtocolVersion, bool> {
     let mut accepted = Vec::new();
@@ -206,18 +207,29 @@ pub fn version_knowledge(evidence: &TlsEvidence) -> BTreeMap<ProtocolVersion, bo
         };
         selected(h.version, max, &mut refused);
     }
+    let up_to = |max: ProtocolVersion| {
+        ProtocolVersion::KNOWN
+            .into_iter()
+            .filter(move |k| *k >= ProtocolVersion::TLS1_0 && *k <= max)
+    };
     for p in &evidence.version_probes {
         match &p.outcome {
             VersionOutcome::Selected { version, .. } => {
                 selected(*version, p.offered_max, &mut refused)
             }
-            VersionOutcome::Alert(a) if !is_refusal_alert(a) => {}
-            VersionOutcome::Alert(_) | VersionOutcome::Closed => refused.extend(
-                ProtocolVersion::KNOWN
-                    .into_iter()
-                    .filter(|k| *k >= ProtocolVersion::TLS1_0 && *k <= p.offered_max),
-            ),
-            VersionOutcome::Timeout | VersionOutcome::Error(_) => {}
+            VersionOutcome::Alert(a) if is_refusal_alert(a) => refused.extend(up_to(p.offered_max)),
+            VersionOutcome::Closed => refused.extend(up_to(p.offered_max)),
+            VersionOutcome::Alert(_) | VersionOutcome::Timeout | VersionOutcome::Error(_) => {}
+        }
+    }
+    // Once every direct acceptance is known: an internal_error to a hello capped below a
+    // version the server completes handshakes at is that server refusing the lower versions.
+    for p in &evidence.version_probes {
+        if let VersionOutcome::Alert(a) = &p.outcome
+            && is_conditional_refusal_alert(a)
+            && accepted.iter().any(|v| *v > p.offered_max)
+        {
+            refused.extend(up_to(p.offered_max));
         }
     }
     // rustls offers 1.2 and 1.3 only; a protocol-version failure means the server's best is
@@ -402,6 +414,21 @@ pub fn tls_report(
     (report, findings)
 }
 
+/// Whether an alert means a refusal of the offered versions only when the server is proven to
+/// complete handshakes at a higher version: a fatal `internal_error`.
+///
+/// An OpenSSL 3.0 server whose protocol range still includes TLS 1.0/1.1 but whose security
+/// level is 1 or more (FreeRDP 2.11's server on Debian 12, measured) selects the version and
+/// then finds no signature algorithm it may use (TLS 1.0/1.1 sign with MD5+SHA-1, under 80 bits
+/// of security): it answers any hello capped at 1.1 or 1.0 with `internal_error`
+/// (`NO_SUITABLE_SIGNATURE_ALGORITHM`), whatever suites are offered, RSA key exchange included.
+/// No client limited to those versions can connect. (OpenSSL 3.6 refuses the same hello with
+/// `protocol_version`.) Alone, the alert could be a broken server; next to a completed
+/// handshake at a higher version it is this refusal.
+pub fn is_conditional_refusal_alert(alert: &Alert) -> bool {
+    alert.level == AlertLevel::FATAL && alert.description == AlertDescription::INTERNAL_ERROR
+}
+
 /// Whether an alert means "no version or suite in common" (as opposed to a broken peer).
 pub fn is_refusal_alert(alert: &Alert) -> bool {
     matches!(
@@ -527,6 +554,79 @@ mod tests {
             ..Default::default()
         };
         assert!(version_knowledge(&e).is_empty());
+    }
+
+    #[test]
+    fn internal_error_refuses_below_a_proven_version() {
+        // FreeRDP's server (OpenSSL 3, TLS 1.0 allowed, security level 1) answers a hello
+        // capped at 1.1 with a fatal internal_error (no signature algorithm for TLS 1.0/1.1).
+        let internal = |level| {
+            VersionOutcome::Alert(Alert {
+                level,
+                description: AlertDescription::INTERNAL_ERROR,
+            })
+        };
+        let rustls13 = handshake(TlsStack::Rustls, V::TLS1_3, vec![], ChainTrust::default());
+        // Default mode: rustls 1.3, then the 1.1 hello: 1.0 and 1.1 refused.
+        let mut e = TlsEvidence {
+            handshake: Some(rustls13.clone()),
+            version_probes: vec![probe(V::TLS1_1, internal(AlertLevel::FATAL))],
+            ..Default::default()
+        };
+        assert_eq!(
+            version_knowledge(&e),
+            BTreeMap::from([(V::TLS1_0, false), (V::TLS1_1, false), (V::TLS1_3, true)])
+        );
+        // --tls-versions all: the 1.2 hello proves 1.2; the 1.1 hello's alert refuses 1.1 and
+        // 1.0, so no 1.0 hello is needed. The order of the probes does not matter.
+        e.version_probes
+            .insert(0, probe(V::TLS1_2, selected(V::TLS1_2)));
+        let all = BTreeMap::from([
+            (V::TLS1_0, false),
+            (V::TLS1_1, false),
+            (V::TLS1_2, true),
+            (V::TLS1_3, true),
+        ]);
+        assert_eq!(version_knowledge(&e), all);
+        e.version_probes.reverse();
+        assert_eq!(version_knowledge(&e), all);
+        // A proven acceptance above the offer from a probe alone is enough.
+        let e = TlsEvidence {
+            version_probes: vec![
+                probe(V::TLS1_1, internal(AlertLevel::FATAL)),
+                probe(V::TLS1_2, selected(V::TLS1_2)),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(version_knowledge(&e).get(&V::TLS1_0), Some(&false));
+        // Without an acceptance above the offer it proves nothing: alone, or when the best
+        // proven version is the offered one (a broken server, not a version refusal).
+        for handshake_version in [None, Some(V::TLS1_1)] {
+            let e = TlsEvidence {
+                handshake: handshake_version
+                    .map(|v| handshake(TlsStack::Openssl, v, vec![], ChainTrust::default())),
+                version_probes: vec![probe(V::TLS1_1, internal(AlertLevel::FATAL))],
+                ..Default::default()
+            };
+            let k = version_knowledge(&e);
+            assert_ne!(
+                k.get(&V::TLS1_1),
+                Some(&false),
+                "{handshake_version:?}: {k:?}"
+            );
+            assert_ne!(
+                k.get(&V::TLS1_0),
+                Some(&false),
+                "{handshake_version:?}: {k:?}"
+            );
+        }
+        // A warning-level internal_error proves nothing either.
+        let e = TlsEvidence {
+            handshake: Some(rustls13),
+            version_probes: vec![probe(V::TLS1_1, internal(AlertLevel::WARNING))],
+            ..Default::default()
+        };
+        assert_eq!(version_knowledge(&e), BTreeMap::from([(V::TLS1_3, true)]));
     }
 
     #[test]

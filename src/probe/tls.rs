@@ -1840,6 +1840,17 @@ mod tests {
             },
         ));
         assert_eq!(next_version_probe(TlsVersionMode::All, &e), None);
+        // "all" against FreeRDP's server (OpenSSL 3.0 at security level 1): 1.2 answered with
+        // 1.2, then 1.1 answered with internal_error refuses 1.1 and 1.0: no 1.0 hello.
+        e.version_probes.pop();
+        e.version_probes.push(v(
+            ProtocolVersion::TLS1_1,
+            VersionOutcome::Alert(crate::proto::tls::Alert {
+                level: AlertLevel::FATAL,
+                description: AlertDescription::INTERNAL_ERROR,
+            }),
+        ));
+        assert_eq!(next_version_probe(TlsVersionMode::All, &e), None);
         // OpenSSL completed TLS 1.0: the deprecated question is answered without a hello.
         let e = TlsEvidence {
             handshake: Some(obs(TlsStack::Openssl, ProtocolVersion::TLS1_0)),

@@ -47,6 +47,11 @@
 //! - The shadow server switches Standard RDP encryption off for clients from exactly
 //!   127.0.0.1; the negotiation answers above are the same from 127.0.0.2.
 //! - xrdp's listen backlog is 2: at most 2 simultaneous connections to one xrdp endpoint.
+//! - TLS: both speak 1.2 and 1.3 by default. A ClientHello capped at TLS 1.1 or 1.0 gets a
+//!   fatal `protocol_version` alert from xrdp, and a fatal `internal_error` from the shadow
+//!   server (Debian 12's OpenSSL 3.0 with TLS 1.0 allowed at security level 1: no signature
+//!   algorithm for those versions), after SSL or HYBRID was selected alike, whatever suites
+//!   are offered.
 //! - `/sec:ext` (not a standard variant) answers F1 to everything.
 
 // Each test binary uses part of the harness.
