@@ -6,6 +6,18 @@
 //! predicts client outcomes, and [`report`] writes the results. [`proto`], [`analysis`] and
 //! [`compat`] are sans-IO: no sockets, no files, no clock.
 
+// Untrusted input never panics the scanner: no unwrap/expect/panic/indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod analysis;
 pub mod cli;
 pub mod client;

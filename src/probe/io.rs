@@ -138,7 +138,8 @@ where
             )));
         }
         let room = (cap - buf.len()).min(chunk.len());
-        let read = timeout_at(deadline, stream.read(&mut chunk[..room])).await;
+        let window = chunk.get_mut(..room).unwrap_or_default();
+        let read = timeout_at(deadline, stream.read(window)).await;
         match read {
             Err(_) => return Err(StageError::Timeout(millis(started.elapsed()))),
             Ok(Err(e)) => return Err(StageError::from_io(&e)),

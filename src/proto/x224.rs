@@ -185,10 +185,10 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, X224Error> {
     if version != 0x03 {
         return Err(X224Error::NotTpkt(version));
     }
-    let Some(header) = buf.get(..TPKT_HEADER_LEN) else {
+    let Some(&[_, _, len_hi, len_lo]) = buf.first_chunk::<TPKT_HEADER_LEN>() else {
         return Ok(None);
     };
-    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
     if !(11..=MAX_CONFIRM_LEN).contains(&len) {
         return Err(X224Error::BadLength(len));
     }
