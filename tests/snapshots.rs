@@ -20,24 +20,28 @@ const TAG: u8 = 70;
 /// A saved `-o scan.json` of seven loopback endpoints: FreeRDP's shadow server requiring NLA,
 /// xrdp with a CA-signed certificate (trusted through `--ca-file`), TLS 1.0 only, an expired
 /// self-signed certificate, Standard RDP Security only, an HTTP listener and a closed port.
+/// Relative to the crate root, where [`report`] runs (`scan.targets` shows the path).
+const FIXTURE: &str = "fixtures/report/loopback-mix.json";
+
 fn fixture() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/report/loopback-mix.json")
+        .join(FIXTURE)
         .display()
         .to_string()
 }
 
 const CLIENTS: &str = "patched-mitigated,unpatched,modern-tls12";
 
-/// Runs `rdpsweep report` on the fixture with `extra` arguments; asserts exit 0; returns
-/// stdout.
+/// Runs `rdpsweep report` on the fixture with `extra` arguments, from the crate root (so that
+/// no checkout path reaches the output); asserts exit 0; returns stdout.
 fn report(extra: &[&str]) -> String {
-    let mut args = vec!["report", "-i"];
-    let input = fixture();
-    args.push(&input);
-    args.extend(["--client-profile", CLIENTS]);
-    args.extend(extra);
-    let out = support::rdpsweep(&args);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rdpsweep"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["report", "-i", FIXTURE, "--client-profile", CLIENTS])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run rdpsweep report");
     assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
     String::from_utf8(out.stdout).expect("stdout is UTF-8")
 }
