@@ -26,7 +26,7 @@ use serde_json::Value;
 
 mod support;
 
-#[path = "windows/credssp_server.rs"]
+#[path = "support/credssp_server.rs"]
 mod credssp_server;
 
 /// This binary's loopback tag (`support::net::loopback`): servers on 127.60.x.y.
@@ -1347,7 +1347,7 @@ fn local_profile_tls_versions_follow_schannel_switches() {
 #[test]
 fn matrix_local_column_follows_the_registry_against_an_unpatched_server() {
     let w = wine();
-    let server = credssp_server::spawn(support::endpoint(TAG), 3);
+    let (server, _) = credssp_server::spawn(support::endpoint(TAG), 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let _lock = registry_lock();
     w.apply(&RegState::new(17763, Some(1), Oracle::Absent));
