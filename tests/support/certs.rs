@@ -249,25 +249,16 @@ impl Certs {
         let stem = self.stem(name);
         let key = self.path(&format!("{stem}.key"));
         let cert = self.path(&format!("{stem}.crt"));
-        let subj = format!("/CN={name}");
-        self.run(
+        self.req_x509(
+            &key,
+            &cert,
+            name,
             &[
-                "req",
-                "-x509",
-                "-config",
-                path_str(&self.cnf()),
                 "-newkey",
                 newkey,
                 digest,
-                "-nodes",
-                "-keyout",
-                path_str(&key),
-                "-out",
-                path_str(&cert),
                 "-days",
                 "365",
-                "-subj",
-                &subj,
                 "-extensions",
                 "server_ext",
             ],
@@ -316,32 +307,53 @@ impl Certs {
         }
         let cert = self.path("ca.crt");
         let key = self.path("ca.key");
-        let subj = format!("/CN={CA_NAME}");
-        self.run(
+        self.req_x509(
+            &key,
+            &cert,
+            CA_NAME,
             &[
-                "req",
-                "-x509",
-                "-config",
-                path_str(&self.cnf()),
                 "-newkey",
                 "rsa:2048",
-                "-nodes",
-                "-keyout",
-                path_str(&key),
-                "-out",
-                path_str(&cert),
+                "-sha256",
                 "-days",
                 "3650",
-                "-subj",
-                &subj,
                 "-extensions",
                 "ca_ext",
-                "-sha256",
             ],
             &[],
         );
         *guard = Some((cert.clone(), key.clone()));
         (cert, key)
+    }
+
+    /// `openssl req -x509`: a new unencrypted key at `key` and a certificate for CN `cn` signed
+    /// by it at `cert`. `options` give the key type, digest, validity and the extensions'
+    /// section of the config; `env` the `$ENV::` values that section reads.
+    fn req_x509(
+        &self,
+        key: &Path,
+        cert: &Path,
+        cn: &str,
+        options: &[&str],
+        env: &[(&'static str, String)],
+    ) {
+        let cnf = self.cnf();
+        let subj = format!("/CN={cn}");
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-config",
+            path_str(&cnf),
+            "-nodes",
+            "-keyout",
+            path_str(key),
+            "-out",
+            path_str(cert),
+            "-subj",
+            &subj,
+        ];
+        args.extend_from_slice(options);
+        self.run(&args, env);
     }
 
     /// A key and a certificate request for `name`.
