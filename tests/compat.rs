@@ -401,30 +401,21 @@ fn report_fail_on_and_what_if() {
         let out = support::rdpsweep(&args);
         (out.status.code(), support::show(&out))
     };
-    let (code, shown) = run(&[
-        "--client-profile",
-        "patched-mitigated",
-        "--fail-on",
-        "blocked",
-    ]);
-    assert_eq!(code, Some(1), "{shown}");
-    let (code, shown) = run(&[
-        "--client-profile",
-        "patched-vulnerable,unpatched",
-        "--fail-on",
-        "blocked",
-    ]);
-    assert_eq!(code, Some(0), "{shown}");
-    let (code, shown) = run(&[
-        "--client-profile",
-        "patched-vulnerable,unpatched",
-        "--fail-on",
-        "exposed",
-    ]);
-    assert_eq!(code, Some(1), "{shown}");
-    // The finding credssp-oracle-unpatched is high.
-    let (code, shown) = run(&["--client-profile", "none", "--fail-on", "high"]);
-    assert_eq!(code, Some(1), "{shown}");
+    // (--client-profile, --fail-on, exit code)
+    for (profiles, fail_on, want) in [
+        ("patched-mitigated", "blocked", 1),
+        ("patched-vulnerable,unpatched", "blocked", 0),
+        ("patched-vulnerable,unpatched", "exposed", 1),
+        // The finding credssp-oracle-unpatched is high.
+        ("none", "high", 1),
+    ] {
+        let (code, shown) = run(&["--client-profile", profiles, "--fail-on", fail_on]);
+        assert_eq!(
+            code,
+            Some(want),
+            "--client-profile {profiles} --fail-on {fail_on}: {shown}"
+        );
+    }
     // "If we push Force Updated Clients tomorrow": the workaround client becomes blocked.
     let (code, shown) = run(&[
         "--client-profile",

@@ -1,6 +1,7 @@
 //! CredSSP first leg against real, in-process CredSSP servers on 127.0.0.1, over TLS:
-//! `sspi`'s `CredSspServer` (answering TSRequest versions 2 to 6) and `ironrdp-acceptor`
-//! (the full X.224 + TLS + CredSSP acceptor, answering version 6).
+//! `sspi`'s `CredSspServer` (answering TSRequest versions 2 to 6; the pieces and the whole RDP
+//! server are in tests/support/credssp_server.rs) and `ironrdp-acceptor` (the full X.224 +
+//! TLS + CredSSP acceptor, answering version 6).
 //!
 //! Each server records every byte the scanner sent after TLS; the tests check that those bytes
 //! are TSRequests holding only NTLM NEGOTIATE messages: never an AUTHENTICATE, never
@@ -13,25 +14,22 @@
 
 mod support;
 
+#[path = "support/credssp_server.rs"]
+mod credssp_server;
+
 use std::net::{Ipv4Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::asn1::Asn1Time;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::PKey;
-use openssl::x509::{X509, X509NameBuilder};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use credssp_server::{ReadError, Recording, provider, read_ts_request};
 
 use rdpsweep::analysis::credssp::{CredsspStage, analyse_credssp};
 use rdpsweep::probe::credssp::{CredsspObservation, EmulatedAttempt, first_leg};
@@ -47,6 +45,8 @@ const STEP: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------------
 // TLS material and plumbing
 
+/// The server side of TLS with a fresh certificate ([`credssp_server::server_tls`]) and a
+/// client that accepts any certificate.
 struct Tls {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
@@ -54,43 +54,8 @@ struct Tls {
     public_key: Vec<u8>,
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A fresh self-signed P-256 certificate (made with the openssl crate, already a dependency).
 fn tls() -> Tls {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("ec key")).expect("pkey");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "rdpsweep-credssp-test")
-        .expect("cn");
-    let name = name.build();
-    let mut cert = X509::builder().expect("x509");
-    cert.set_version(2).expect("version");
-    cert.set_subject_name(&name).expect("subject");
-    cert.set_issuer_name(&name).expect("issuer");
-    cert.set_pubkey(&key).expect("pubkey");
-    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
-        .expect("nb");
-    cert.set_not_after(&Asn1Time::days_from_now(1).expect("later"))
-        .expect("na");
-    cert.sign(&key, MessageDigest::sha256()).expect("sign");
-    let der = cert.build().to_der().expect("der");
-    let (_, parsed) = x509_parser::parse_x509_certificate(&der).expect("parse own cert");
-    let public_key = parsed.public_key().subject_public_key.data.to_vec();
-
-    let server = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(der)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                key.private_key_to_pkcs8().expect("pkcs8"),
-            )),
-        )
-        .expect("server config");
+    let server = credssp_server::server_tls();
     let client = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -98,9 +63,9 @@ fn tls() -> Tls {
         .with_custom_certificate_verifier(Arc::new(AcceptAnything))
         .with_no_client_auth();
     Tls {
-        acceptor: TlsAcceptor::from(Arc::new(server)),
+        acceptor: server.acceptor,
         connector: TlsConnector::from(Arc::new(client)),
-        public_key,
+        public_key: server.public_key,
     }
 }
 
@@ -139,46 +104,6 @@ impl ServerCertVerifier for AcceptAnything {
         provider()
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// Wraps the server side of the TLS session and keeps a copy of every byte the client sent.
-struct Recording<S> {
-    inner: S,
-    log: Arc<Mutex<Vec<u8>>>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            self.log
-                .lock()
-                .expect("log")
-                .extend_from_slice(&buf.filled()[before..]);
-        }
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -229,18 +154,6 @@ fn assert_only_negotiate(sent: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // sspi CredSspServer
 
-struct Users(sspi::AuthIdentity);
-
-impl sspi::credssp::CredentialsProxy for Users {
-    type AuthenticationData = sspi::AuthIdentity;
-    fn auth_data_by_user(&mut self, _: &sspi::Username) -> std::io::Result<sspi::AuthIdentity> {
-        Ok(self.0.clone())
-    }
-    fn auth_data(&mut self) -> std::io::Result<Vec<sspi::AuthIdentity>> {
-        Ok(vec![self.0.clone()])
-    }
-}
-
 /// What the sspi server saw and did.
 struct ServerLog {
     /// Bytes the client sent after the TLS handshake.
@@ -260,48 +173,20 @@ async fn sspi_server(
     let (tcp, peer) = listener.accept().await.expect("accept");
     assert!(peer.ip().is_loopback());
     let tls = tls.accept(tcp).await.expect("server TLS");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let mut stream = Recording {
-        inner: tls,
-        log: Arc::clone(&log),
-    };
-
-    let mut buf = Vec::new();
-    let request = loop {
-        let mut chunk = [0u8; 1024];
-        let n = timeout(STEP, stream.read(&mut chunk))
-            .await
-            .expect("client request in time")
-            .expect("read");
-        assert!(n > 0, "client closed before sending its TSRequest");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Ok(len) = sspi::credssp::TsRequest::read_length(buf.as_slice())
-            && buf.len() >= len
-        {
-            break sspi::credssp::TsRequest::from_buffer(&buf)
-                .expect("sspi decodes the client TSRequest");
-        }
+    let (mut stream, log) = Recording::new(tls);
+    let request = match timeout(STEP, read_ts_request(&mut stream))
+        .await
+        .expect("client request in time")
+    {
+        Ok(request) => request,
+        Err(ReadError::Closed) => panic!("client closed before sending its TSRequest"),
+        Err(ReadError::Io(e)) => panic!("read: {e}"),
+        Err(ReadError::Decode(e)) => panic!("sspi decodes the client TSRequest: {e}"),
     };
     let client_version = request.version;
 
-    let identity = sspi::AuthIdentity {
-        username: sspi::Username::new("alice", Some("TESTDOMAIN")).expect("username"),
-        password: String::from("not-a-real-password").into(),
-    };
-    let mut server = sspi::credssp::CredSspServer::new_with_version(
-        public_key,
-        Users(identity),
-        version,
-        sspi::credssp::ServerMode::Ntlm(sspi::ntlm::NtlmConfig::new("TESTHOST".to_owned())),
-    )
-    .expect("CredSspServer");
-    let reply = match server.process(request).resolve_to_result() {
-        Ok(sspi::credssp::ServerState::ReplyNeeded(ts)) => ts,
-        Ok(sspi::credssp::ServerState::Finished(_)) => panic!("server finished after one message"),
-        Err(e) => *e
-            .ts_request
-            .unwrap_or_else(|| panic!("server error without a reply: {:?}", e.error)),
-    };
+    let reply =
+        credssp_server::answer(request, public_key, version).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     reply.encode_ts_request(&mut out).expect("encode reply");
     stream.write_all(&out).await.expect("write reply");
@@ -503,11 +388,7 @@ async fn ironrdp_server(listener: TcpListener, tls: TlsAcceptor, public_key: Vec
     };
     let tls = tls.accept(tcp).await.expect("server TLS");
     acceptor.mark_security_upgrade_as_done();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let stream = Recording {
-        inner: tls,
-        log: Arc::clone(&log),
-    };
+    let (stream, log) = Recording::new(tls);
     let mut framed = LocalTokioFramed::new(stream);
     assert!(acceptor.should_perform_credssp());
     // The scanner stops after the CHALLENGE and closes: CredSSP must end in an error here.
@@ -928,133 +809,11 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
     assert!(line.contains("RDPSWEEP-E2E / Windows 7"), "{line}");
 }
 
-/// A minimal RDP server in this process, for the scanner binary: every connection gets an X.224
-/// answer (HYBRID when asked for, else HYBRID_REQUIRED_BY_SERVER), then TLS, then sspi's
-/// CredSspServer answering `version`. What clients send inside TLS is appended to the returned
-/// log. Runs on its own thread until the test process ends; binds 127.40.x.y only.
-fn spawn_rdp_credssp_server(version: u32) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let std_listener =
-        std::net::TcpListener::bind(support::net::endpoint(TAG)).expect("bind 127.40.x.y");
-    std_listener.set_nonblocking(true).expect("nonblocking");
-    let addr = std_listener.local_addr().expect("addr");
-    assert!(addr.ip().is_loopback());
-    let logs: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-    let sessions = Arc::clone(&logs);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(std_listener).expect("listener");
-            let tls = tls();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                // One connection at a time, as the scanner makes them.
-                if let Ok(Some(sent)) = timeout(STEP, serve_one(tcp, &tls, version)).await {
-                    sessions.lock().expect("log").push(sent);
-                }
-            }
-        });
-    });
-    (addr, logs)
-}
-
-/// X.224, then (for HYBRID) TLS and one CredSSP exchange; returns the bytes sent inside TLS.
-async fn serve_one(mut tcp: TcpStream, tls: &Tls, version: u32) -> Option<Vec<u8>> {
-    use ironrdp_pdu::nego::{
-        ConnectionConfirm, ConnectionRequest, FailureCode, ResponseFlags, SecurityProtocol,
-    };
-    use ironrdp_pdu::x224::X224;
-
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 256];
-        let n = tcp.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Ok(Some(info)) = ironrdp_pdu::find_size(&buf)
-            && buf.len() >= info.length
-        {
-            break;
-        }
-    }
-    let request = ironrdp_core::decode::<X224<ConnectionRequest>>(&buf)
-        .ok()?
-        .0;
-    let hybrid = request.protocol.contains(SecurityProtocol::HYBRID);
-    let confirm = if hybrid {
-        ConnectionConfirm::Response {
-            flags: ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
-            protocol: SecurityProtocol::HYBRID,
-        }
-    } else {
-        ConnectionConfirm::Failure {
-            code: FailureCode::HYBRID_REQUIRED_BY_SERVER,
-        }
-    };
-    tcp.write_all(&ironrdp_core::encode_vec(&X224(confirm)).ok()?)
-        .await
-        .ok()?;
-    if !hybrid {
-        return None;
-    }
-    // A version-probe hello (TLS 1.1 and below) fails here: rustls refuses it.
-    let tls_stream = tls.acceptor.accept(tcp).await.ok()?;
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let mut stream = Recording {
-        inner: tls_stream,
-        log: Arc::clone(&log),
-    };
-    let mut buf = Vec::new();
-    let request = loop {
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return Some(log.lock().expect("log").clone());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Ok(len) = sspi::credssp::TsRequest::read_length(buf.as_slice())
-            && buf.len() >= len
-        {
-            break sspi::credssp::TsRequest::from_buffer(&buf).ok()?;
-        }
-    };
-    let identity = sspi::AuthIdentity {
-        username: sspi::Username::new("alice", Some("TESTDOMAIN")).ok()?,
-        password: String::from("not-a-real-password").into(),
-    };
-    let mut server = sspi::credssp::CredSspServer::new_with_version(
-        tls.public_key.clone(),
-        Users(identity),
-        version,
-        sspi::credssp::ServerMode::Ntlm(sspi::ntlm::NtlmConfig::new("TESTHOST".to_owned())),
-    )
-    .ok()?;
-    let reply = match server.process(request).resolve_to_result() {
-        Ok(sspi::credssp::ServerState::ReplyNeeded(ts)) => ts,
-        Ok(sspi::credssp::ServerState::Finished(_)) => return None,
-        Err(e) => *e.ts_request?,
-    };
-    let mut out = Vec::new();
-    reply.encode_ts_request(&mut out).ok()?;
-    stream.write_all(&out).await.ok()?;
-    stream.flush().await.ok()?;
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest).await;
-    let sent = log.lock().expect("log").clone();
-    Some(sent)
-}
-
 /// `rdpsweep scan` against a CredSSP version 3 server: `missing`, the high finding, the NTLM
 /// identity, the emulated answers, and nothing but NEGOTIATE messages on any connection.
 #[test]
 fn scan_of_an_unpatched_credssp_server_reports_missing() {
-    let (addr, sessions) = spawn_rdp_credssp_server(3);
+    let (addr, sessions) = credssp_server::spawn(support::net::endpoint(TAG), 3);
     let (output, records) = support::scan_jsonl([
         "--timeout",
         "15s",

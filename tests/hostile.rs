@@ -619,6 +619,14 @@ fn is_raw_control(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Checks that no cell starts a formula or carries a raw control character.
+fn assert_cells_are_inert<'a>(cells: impl IntoIterator<Item = &'a str>) {
+    for cell in cells {
+        assert!(!is_formula_start(cell), "formula cell {cell:?}");
+        assert!(!cell.chars().any(is_raw_control), "raw control in {cell:?}");
+    }
+}
+
 #[test]
 fn a_formula_sent_by_a_server_never_starts_a_csv_cell() {
     let f = fleet();
@@ -629,10 +637,7 @@ fn a_formula_sent_by_a_server_never_starts_a_csv_cell() {
         &["not a TPKT packet (first byte 0x3d", FORMULA],
     );
     let row = f.csv_row("formula_banner");
-    for cell in &row {
-        assert!(!is_formula_start(cell), "formula cell {cell:?}");
-        assert!(!cell.chars().any(is_raw_control), "raw control in {cell:?}");
-    }
+    assert_cells_are_inert(row.iter().map(String::as_str));
     assert!(row.iter().any(|c| c.contains(FORMULA)), "{row:?}");
 }
 
@@ -729,10 +734,7 @@ fn the_writers_neutralise_hostile_values_they_are_given() {
         .position(|h| h == "error")
         .expect("error column");
     assert_eq!(rec.get(error_col), Some("'=cmd|' /C calc'!A0"));
-    for cell in &rec {
-        assert!(!is_formula_start(cell), "{cell:?}");
-        assert!(!cell.chars().any(is_raw_control), "{cell:?}");
-    }
+    assert_cells_are_inert(&rec);
 
     r.status = Status::Rdp;
     let mut table_out = Vec::new();
@@ -747,6 +749,37 @@ fn the_writers_neutralise_hostile_values_they_are_given() {
 // ---------------------------------------------------------------------------------------
 // Memory per probe.
 
+/// Probes 127.0.0.1:`port` once, in this process, on a current-thread runtime (1 s connect
+/// timeout, [`HOST_TIMEOUT`], the TLS stage only when given a `tls` context), and analyses the
+/// observation as host `name`. Returns the report and the heap peak of the probe alone: the
+/// options, the runtime and the analysis are outside the measure.
+fn probe_measuring_heap(
+    name: &str,
+    port: u16,
+    tls: Option<rdpsweep::probe::tls::TlsContext>,
+) -> (HostReport, usize) {
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let opts = rdpsweep::probe::ProbeOptions {
+        connect_timeout: Duration::from_secs(1),
+        host_timeout: HOST_TIMEOUT,
+        tls: tls.map(std::sync::Arc::new),
+        ..rdpsweep::probe::ProbeOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (obs, peak) =
+        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, None, &opts)));
+    let report = rdpsweep::analysis::analyse(
+        HostReport::new(name.into(), Some(addr.ip()), addr.port()),
+        &obs,
+        0,
+        &rdpsweep::analysis::AnalysisOptions::default(),
+    );
+    (report, peak)
+}
+
 /// The X.224 cap (`MAX_CONFIRM_LEN`, 512 bytes; see ARCHITECTURE.md): a server that claims a
 /// 65535-byte packet and then streams 16 MB costs the probe a few kilobytes of heap, and the
 /// probe stops reading at once instead of draining the flood.
@@ -760,24 +793,7 @@ fn one_probe_of_a_16_mb_flood_stays_within_a_few_kilobytes_of_heap() {
         },
     )]);
     let flood = listeners.get("flood").expect("flood listener").clone();
-    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), flood.port);
-    let opts = rdpsweep::probe::ProbeOptions {
-        connect_timeout: Duration::from_secs(1),
-        host_timeout: HOST_TIMEOUT,
-        ..rdpsweep::probe::ProbeOptions::default()
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (obs, peak) =
-        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, None, &opts)));
-    let report = rdpsweep::analysis::analyse(
-        HostReport::new("flood".into(), Some(addr.ip()), addr.port()),
-        &obs,
-        0,
-        &rdpsweep::analysis::AnalysisOptions::default(),
-    );
+    let (report, peak) = probe_measuring_heap("flood", flood.port, None);
     assert_eq!(report.status, Status::NotRdp, "{report:#?}");
     assert!(peak < 64 * 1024, "one probe peaked at {peak} bytes of heap");
     // Give the flooder a moment to notice the closed connection.
@@ -1196,12 +1212,19 @@ fn stage_fleet() -> &'static Fleet {
 }
 
 impl Fleet {
-    /// `name` is RDP, within budget, neighbours fine; returns its TLS error text.
-    fn tls_error(&self, name: &str) -> String {
+    /// Checks that `name` is RDP (a stage failure after X.224 does not change that), within
+    /// its budget, and that the neighbours are fine; returns its report.
+    fn rdp_report(&self, name: &str) -> &HostReport {
         let r = self.report(name);
         assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
         self.assert_budget(name, r);
         self.assert_neighbours();
+        r
+    }
+
+    /// `name` is RDP, within budget, neighbours fine; returns its TLS error text.
+    fn tls_error(&self, name: &str) -> String {
+        let r = self.rdp_report(name);
         let tls = r
             .tls
             .as_ref()
@@ -1213,10 +1236,7 @@ impl Fleet {
 
     /// `name` is RDP, within budget, neighbours fine; returns its CredSSP note.
     fn credssp_note(&self, name: &str) -> String {
-        let r = self.report(name);
-        assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
-        self.assert_budget(name, r);
-        self.assert_neighbours();
+        let r = self.rdp_report(name);
         let c = r
             .credssp
             .as_ref()
@@ -1403,10 +1423,7 @@ fn hostile_certificate_and_ntlm_names_are_neutralised_in_csv_and_table() {
     assert_eq!(cell(&tls_row, "cert_subject_cn"), "'=cmd|' /C calc'!A0");
 
     for row in [&ntlm_row, &tls_row] {
-        for c in row.iter() {
-            assert!(!is_formula_start(c), "formula cell {c:?}");
-            assert!(!c.chars().any(is_raw_control), "raw control in {c:?}");
-        }
+        assert_cells_are_inert(row.iter().map(String::as_str));
     }
     let bad: Vec<char> = f.table.chars().filter(|c| is_raw_control(*c)).collect();
     assert!(
@@ -1424,28 +1441,10 @@ fn hostile_certificate_and_ntlm_names_are_neutralised_in_csv_and_table() {
 fn one_probe_of_a_10_mb_certificate_stays_within_its_heap_cap() {
     let listeners = stages::start(vec![("huge", St::Tls(Tm::HugeCertificate))]);
     let huge = listeners.get("huge").expect("listener").clone();
-    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), huge.port);
     // The per-scan TLS context (trust stores) is built once per scan, outside the measure.
     let tls = rdpsweep::probe::tls::TlsContext::new(&rdpsweep::probe::tls::TlsOptions::default())
         .expect("TLS context");
-    let opts = rdpsweep::probe::ProbeOptions {
-        connect_timeout: Duration::from_secs(1),
-        host_timeout: HOST_TIMEOUT,
-        tls: Some(std::sync::Arc::new(tls)),
-        ..rdpsweep::probe::ProbeOptions::default()
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (obs, peak) =
-        alloc::peak_heap(|| rt.block_on(rdpsweep::probe::probe_endpoint(addr, None, &opts)));
-    let report = rdpsweep::analysis::analyse(
-        HostReport::new("huge".into(), Some(addr.ip()), addr.port()),
-        &obs,
-        0,
-        &rdpsweep::analysis::AnalysisOptions::default(),
-    );
+    let (report, peak) = probe_measuring_heap("huge", huge.port, Some(tls));
     assert_eq!(report.status, Status::Rdp, "{report:#?}");
     assert!(
         report.tls.as_ref().is_some_and(|t| t.error.is_some()),

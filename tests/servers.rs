@@ -95,18 +95,46 @@ fn shadow_default_ground_truth() {
     variant_test(Variant::ShadowDefault);
 }
 
+/// Connects to `addr`, sets `read_timeout` on the socket and sends one X.224 Connection
+/// Request for `requested`; the caller reads the answer.
+fn send_connection_request(
+    addr: SocketAddrV4,
+    requested: u32,
+    read_timeout: Duration,
+) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("timeout");
+    stream
+        .write_all(&x224::connection_request(requested))
+        .expect("send");
+    stream
+}
+
+/// [`send_connection_request`] (10 s read timeout), then reads the Connection Confirm and
+/// checks that it selects `protocol`; returns the stream, ready for TLS.
+fn negotiate_selecting(addr: SocketAddrV4, requested: u32, protocol: u32) -> TcpStream {
+    let mut stream = send_connection_request(addr, requested, Duration::from_secs(10));
+    let confirm =
+        x224::parse_confirm(&x224::read_tpkt(&mut stream).expect("confirm")).expect("decode");
+    assert!(
+        matches!(confirm, Confirm::Selected { protocol: p, .. } if p == protocol),
+        "{confirm:?}"
+    );
+    stream
+}
+
 /// After an RDP_NEG_FAILURE the shadow server keeps the connection open (a scanner must decide
 /// from the failure itself); the confirm is the 19-byte form of MS-RDPBCGR 2.2.1.2.
 #[test]
 fn shadow_keeps_connection_open_after_failure() {
     let server = Variant::ShadowNla.start(TAG);
-    let mut stream = TcpStream::connect(server.addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    stream
-        .write_all(&x224::connection_request(x224::PROTOCOL_RDP))
-        .expect("send");
+    let mut stream = send_connection_request(
+        server.addr(),
+        x224::PROTOCOL_RDP,
+        Duration::from_millis(500),
+    );
     let pdu = x224::read_tpkt(&mut stream).expect("confirm");
     assert_eq!(
         x224::hex(&pdu),
@@ -128,25 +156,7 @@ fn shadow_keeps_connection_open_after_failure() {
 /// A TLS client that accepts anything (TLS 1.0 and SECLEVEL 0 included), after an X.224
 /// exchange that must select `PROTOCOL_SSL`. Returns (negotiated version, leaf certificate).
 fn tls_after_x224(addr: SocketAddrV4) -> (String, X509) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(&x224::connection_request(PROTOCOL_SSL))
-        .expect("send");
-    let confirm =
-        x224::parse_confirm(&x224::read_tpkt(&mut stream).expect("confirm")).expect("decode");
-    assert!(
-        matches!(
-            confirm,
-            Confirm::Selected {
-                protocol: PROTOCOL_SSL,
-                ..
-            }
-        ),
-        "{confirm:?}"
-    );
+    let stream = negotiate_selecting(addr, PROTOCOL_SSL, PROTOCOL_SSL);
     let ssl = tls_connect(stream);
     let version = ssl.ssl().version_str().to_string();
     let cert = ssl
@@ -282,24 +292,10 @@ fn shadow_hostname_certificate_and_credssp_first_leg() {
     opts.sam = Some(("alice".into(), "EXAMPLE".into(), "Passw0rd!".into()));
     let server = FreerdpShadow::start(opts);
 
-    let mut stream = TcpStream::connect(server.addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(&x224::connection_request(PROTOCOL_SSL | PROTOCOL_HYBRID))
-        .expect("send");
-    let confirm =
-        x224::parse_confirm(&x224::read_tpkt(&mut stream).expect("confirm")).expect("decode");
-    assert!(
-        matches!(
-            confirm,
-            Confirm::Selected {
-                protocol: PROTOCOL_HYBRID,
-                ..
-            }
-        ),
-        "{confirm:?}"
+    let stream = negotiate_selecting(
+        server.addr(),
+        PROTOCOL_SSL | PROTOCOL_HYBRID,
+        PROTOCOL_HYBRID,
     );
     let mut tls = tls_connect(stream);
     assert_eq!(
@@ -487,26 +483,15 @@ fn nt_hash_known_answers() {
 #[test]
 fn fake_listeners_and_closed_ports() {
     let http = FakeListener::http_400(TAG);
-    let mut stream = TcpStream::connect(http.addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-        .write_all(&x224::connection_request(PROTOCOL_SSL))
-        .expect("send");
+    let mut stream = send_connection_request(http.addr(), PROTOCOL_SSL, Duration::from_secs(5));
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("read");
     assert_eq!(answer, net::HTTP_400);
     assert_eq!(http.accepted(), 1);
 
     let silent = FakeListener::silent(TAG);
-    let mut stream = TcpStream::connect(silent.addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    stream
-        .write_all(&x224::connection_request(PROTOCOL_SSL))
-        .expect("send");
+    let mut stream =
+        send_connection_request(silent.addr(), PROTOCOL_SSL, Duration::from_millis(300));
     let err = stream
         .read(&mut [0u8; 16])
         .expect_err("the silent listener answered");

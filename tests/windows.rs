@@ -23,10 +23,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::show;
 
 mod support;
 
-#[path = "windows/credssp_server.rs"]
+#[path = "support/credssp_server.rs"]
 mod credssp_server;
 
 /// This binary's loopback tag (`support::net::loopback`): servers on 127.60.x.y.
@@ -403,15 +404,6 @@ impl Drain {
     }
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The path as the Windows program sees it: wine maps drive `Z:` to `/`.
 fn win_path(p: &Path) -> String {
     let abs = std::fs::canonicalize(p)
@@ -426,6 +418,28 @@ fn win_path(p: &Path) -> String {
         .to_str()
         .unwrap_or_else(|| panic!("{} is not UTF-8", abs.display()));
     format!("Z:{}", s.replace('/', "\\"))
+}
+
+/// `p` as a command-line argument of the Windows build (see [`win_path`]) or of the Linux one.
+fn arg_path(p: &Path, windows: bool) -> String {
+    if windows {
+        win_path(p)
+    } else {
+        p.to_str().expect("utf-8 path").to_owned()
+    }
+}
+
+/// Output file `name` as each build wrote it into its folder: (Windows, Linux) bytes. Checks
+/// that the Windows build wrote it and left no `name.partial` behind.
+fn read_both_outputs(name: &str, win_dir: &Path, linux_dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    assert!(
+        !win_dir.join(format!("{name}.partial")).exists(),
+        "{name}.partial was left behind by the Windows build"
+    );
+    let win = std::fs::read(win_dir.join(name))
+        .unwrap_or_else(|e| panic!("the Windows build did not write {name}: {e}"));
+    let linux = std::fs::read(linux_dir.join(name)).expect("Linux output file");
+    (win, linux)
 }
 
 /// A loopback port that refuses connections (bound, then released).
@@ -638,13 +652,7 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
     let scan = |exe: &dyn Fn(Vec<String>) -> Output, sub: &str, windows: bool| -> PathBuf {
         let out_dir = dir.path().join(sub);
         std::fs::create_dir_all(&out_dir).expect("mkdir");
-        let path = |p: &Path| {
-            if windows {
-                win_path(p)
-            } else {
-                p.to_str().expect("utf-8 path").to_owned()
-            }
-        };
+        let path = |p: &Path| arg_path(p, windows);
         let mut args: Vec<String> = [
             "scan",
             "-p",
@@ -674,13 +682,7 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
     let linux_dir = scan(&|a| linux_rdpsweep(a), "linux", false);
 
     for name in ["r.csv", "r.json", "r.jsonl"] {
-        assert!(
-            !win_dir.join(format!("{name}.partial")).exists(),
-            "{name}.partial was left behind by the Windows build"
-        );
-        let win = std::fs::read(win_dir.join(name))
-            .unwrap_or_else(|e| panic!("the Windows build did not write {name}: {e}"));
-        let linux = std::fs::read(linux_dir.join(name)).expect("Linux output file");
+        let (win, linux) = read_both_outputs(name, &win_dir, &linux_dir);
         let text = String::from_utf8(win.clone())
             .unwrap_or_else(|e| panic!("{name} from Windows is not UTF-8: {e}"));
         match name {
@@ -849,13 +851,7 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
     let run = |windows: bool| -> (Output, PathBuf) {
         let out_dir = dir.path().join(if windows { "windows" } else { "linux" });
         std::fs::create_dir_all(&out_dir).expect("mkdir");
-        let path = |p: &Path| {
-            if windows {
-                win_path(p)
-            } else {
-                p.to_str().expect("utf-8 path").to_owned()
-            }
-        };
+        let path = |p: &Path| arg_path(p, windows);
         let mut args: Vec<String> = vec![
             "scan".into(),
             "--format".into(),
@@ -1013,13 +1009,7 @@ fn windows_scan_of_real_servers_equals_the_linux_scan() {
 
     // Files: same content, documented line endings, UTF-8, no `.partial` left.
     for name in ["r.csv", "r.json", "r.jsonl"] {
-        assert!(
-            !win_dir.join(format!("{name}.partial")).exists(),
-            "{name}.partial was left behind by the Windows build"
-        );
-        let win_bytes = std::fs::read(win_dir.join(name))
-            .unwrap_or_else(|e| panic!("the Windows build did not write {name}: {e}"));
-        let linux_bytes = std::fs::read(linux_dir.join(name)).expect("Linux output file");
+        let (win_bytes, linux_bytes) = read_both_outputs(name, &win_dir, &linux_dir);
         assert_same_file_format(name, &win_bytes, &linux_bytes);
         match name {
             "r.csv" => assert_same_csv(&win_bytes, &linux_bytes),
@@ -1195,6 +1185,22 @@ impl Wine {
         );
     }
 
+    /// Sets `AllowEncryptionOracle` to `value` with `reg add`, as an administrator would
+    /// (KB4093492).
+    fn set_oracle(&self, value: u32) {
+        self.reg(&[
+            "add",
+            CREDSSP_KEY,
+            "/v",
+            ORACLE,
+            "/t",
+            "REG_DWORD",
+            "/d",
+            &value.to_string(),
+            "/f",
+        ]);
+    }
+
     /// Applies `state` with one `reg import` of a UTF-16LE .reg file (as regedit writes them).
     fn apply(&self, state: &RegState) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1347,7 +1353,7 @@ fn local_profile_tls_versions_follow_schannel_switches() {
 #[test]
 fn matrix_local_column_follows_the_registry_against_an_unpatched_server() {
     let w = wine();
-    let server = credssp_server::spawn(support::endpoint(TAG), 3);
+    let (server, _) = credssp_server::spawn(support::endpoint(TAG), 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let _lock = registry_lock();
     w.apply(&RegState::new(17763, Some(1), Oracle::Absent));
@@ -1359,17 +1365,7 @@ fn matrix_local_column_follows_the_registry_against_an_unpatched_server() {
     ] {
         // As an administrator would (KB4093492), through the same wine prefix.
         match value {
-            Some(v) => w.reg(&[
-                "add",
-                CREDSSP_KEY,
-                "/v",
-                ORACLE,
-                "/t",
-                "REG_DWORD",
-                "/d",
-                &v.to_string(),
-                "/f",
-            ]),
+            Some(v) => w.set_oracle(v),
             None => w.reg(&["delete", CREDSSP_KEY, "/v", ORACLE, "/f"]),
         }
         let matrix = dir.path().join(format!("matrix-{value:?}.csv"));
@@ -1593,17 +1589,7 @@ fn report_evaluates_a_saved_host_against_the_local_client() {
             .contains("ROLLBACK"),
         "{cell:#}"
     );
-    w.reg(&[
-        "add",
-        CREDSSP_KEY,
-        "/v",
-        ORACLE,
-        "/t",
-        "REG_DWORD",
-        "/d",
-        "1",
-        "/f",
-    ]);
+    w.set_oracle(1);
     let cell = evaluate();
     assert_eq!(
         (cell["outcome"].as_str(), cell["reason"].as_str()),

@@ -1158,6 +1158,37 @@ mod tests {
         addr
     }
 
+    /// [`tls_server`] with a fresh self-signed certificate made from `spec` and no extra chain;
+    /// returns its address and the certificate.
+    async fn self_signed_server(
+        spec: &CertSpec<'_>,
+        min: SslVersion,
+        max: Option<SslVersion>,
+        ciphers: &str,
+    ) -> (SocketAddr, X509) {
+        let (cert, key) = make_cert(spec, None);
+        let addr = tls_server(ServerSpec {
+            cert: &cert,
+            key: &key,
+            extra_chain: vec![],
+            min,
+            max,
+            ciphers,
+        })
+        .await;
+        (addr, cert)
+    }
+
+    /// RSA-1024 / SHA-1: a verifier that checked handshake signatures would refuse it, and
+    /// OpenSSL serves it only at `@SECLEVEL=0`.
+    fn weak_cert() -> CertSpec<'static> {
+        CertSpec {
+            bits: 1024,
+            digest: MessageDigest::sha1(),
+            ..Default::default()
+        }
+    }
+
     fn ctx(ca_file: Option<PathBuf>, platform: Vec<Vec<u8>>) -> TlsContext {
         TlsContext::new(&TlsOptions {
             ca_file,
@@ -1275,22 +1306,12 @@ mod tests {
     #[tokio::test]
     async fn rustls_tls12_weak_certificate_is_accepted_and_recorded() {
         // RSA-1024 / SHA-1: a verifier that checked handshake signatures would refuse it.
-        let (cert, key) = make_cert(
-            &CertSpec {
-                bits: 1024,
-                digest: MessageDigest::sha1(),
-                ..Default::default()
-            },
-            None,
-        );
-        let addr = tls_server(ServerSpec {
-            cert: &cert,
-            key: &key,
-            extra_chain: vec![],
-            min: SslVersion::TLS1,
-            max: Some(SslVersion::TLS1_2),
-            ciphers: "DEFAULT:@SECLEVEL=0",
-        })
+        let (addr, cert) = self_signed_server(
+            &weak_cert(),
+            SslVersion::TLS1,
+            Some(SslVersion::TLS1_2),
+            "DEFAULT:@SECLEVEL=0",
+        )
         .await;
         let c = ctx(None, vec![]);
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -1322,22 +1343,12 @@ mod tests {
 
     #[tokio::test]
     async fn tls10_only_host_rustls_fails_legacy_completes_probe_reads_certificate() {
-        let (cert, key) = make_cert(
-            &CertSpec {
-                bits: 1024,
-                digest: MessageDigest::sha1(),
-                ..Default::default()
-            },
-            None,
-        );
-        let addr = tls_server(ServerSpec {
-            cert: &cert,
-            key: &key,
-            extra_chain: vec![],
-            min: SslVersion::TLS1,
-            max: Some(SslVersion::TLS1),
-            ciphers: "DEFAULT:@SECLEVEL=0",
-        })
+        let (addr, cert) = self_signed_server(
+            &weak_cert(),
+            SslVersion::TLS1,
+            Some(SslVersion::TLS1),
+            "DEFAULT:@SECLEVEL=0",
+        )
         .await;
         let c = ctx(None, vec![]);
 
@@ -1389,15 +1400,12 @@ mod tests {
 
     #[tokio::test]
     async fn cbc_only_tls12_host_needs_openssl() {
-        let (cert, key) = make_cert(&CertSpec::default(), None);
-        let addr = tls_server(ServerSpec {
-            cert: &cert,
-            key: &key,
-            extra_chain: vec![],
-            min: SslVersion::TLS1_2,
-            max: Some(SslVersion::TLS1_2),
-            ciphers: "AES128-SHA:@SECLEVEL=0",
-        })
+        let (addr, _) = self_signed_server(
+            &CertSpec::default(),
+            SslVersion::TLS1_2,
+            Some(SslVersion::TLS1_2),
+            "AES128-SHA:@SECLEVEL=0",
+        )
         .await;
         let c = ctx(None, vec![]);
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -1416,16 +1424,8 @@ mod tests {
 
     #[tokio::test]
     async fn version_probe_refused_with_alert() {
-        let (cert, key) = make_cert(&CertSpec::default(), None);
-        let addr = tls_server(ServerSpec {
-            cert: &cert,
-            key: &key,
-            extra_chain: vec![],
-            min: SslVersion::TLS1_2,
-            max: None,
-            ciphers: "DEFAULT",
-        })
-        .await;
+        let (addr, _) =
+            self_signed_server(&CertSpec::default(), SslVersion::TLS1_2, None, "DEFAULT").await;
         let tcp = TcpStream::connect(addr).await.unwrap();
         let p = probe_version(tcp, ProtocolVersion::TLS1_1, None, deadline()).await;
         assert_eq!(
@@ -1462,41 +1462,22 @@ mod tests {
             });
             addr
         }
+        /// A TLS 1.2 hello to a fresh `peer(behaviour)`, given up at `deadline`.
+        async fn probe(behaviour: u8, deadline: Instant) -> VersionProbe {
+            let tcp = TcpStream::connect(peer(behaviour).await).await.unwrap();
+            probe_version(tcp, ProtocolVersion::TLS1_2, None, deadline).await
+        }
         let short = || Instant::now() + Duration::from_millis(1500);
-        let p = probe_version(
-            TcpStream::connect(peer(0).await).await.unwrap(),
-            ProtocolVersion::TLS1_2,
-            None,
-            short(),
-        )
-        .await;
+        let p = probe(0, short()).await;
         assert_eq!(p.outcome, VersionOutcome::Closed);
-        let p = probe_version(
-            TcpStream::connect(peer(1).await).await.unwrap(),
-            ProtocolVersion::TLS1_2,
-            None,
-            short(),
-        )
-        .await;
+        let p = probe(1, short()).await;
         assert!(
             matches!(&p.outcome, VersionOutcome::Error(e) if e.contains("not a TLS record")),
             "{p:?}"
         );
-        let p = probe_version(
-            TcpStream::connect(peer(2).await).await.unwrap(),
-            ProtocolVersion::TLS1_2,
-            None,
-            short(),
-        )
-        .await;
+        let p = probe(2, short()).await;
         assert_eq!(p.outcome, VersionOutcome::Timeout);
-        let p = probe_version(
-            TcpStream::connect(peer(3).await).await.unwrap(),
-            ProtocolVersion::TLS1_2,
-            None,
-            deadline(),
-        )
-        .await;
+        let p = probe(3, deadline()).await;
         assert!(
             matches!(&p.outcome, VersionOutcome::Error(e) if e.contains("more than")),
             "{p:?}"
@@ -1697,15 +1678,12 @@ mod tests {
     /// extra connection is the OpenSSL handshake, and nothing more is asked for.
     #[tokio::test]
     async fn stage_plan_on_a_tls10_only_host() {
-        let (cert, key) = make_cert(&CertSpec::default(), None);
-        let addr = tls_server(ServerSpec {
-            cert: &cert,
-            key: &key,
-            extra_chain: vec![],
-            min: SslVersion::TLS1,
-            max: Some(SslVersion::TLS1),
-            ciphers: "DEFAULT:@SECLEVEL=0",
-        })
+        let (addr, cert) = self_signed_server(
+            &CertSpec::default(),
+            SslVersion::TLS1,
+            Some(SslVersion::TLS1),
+            "DEFAULT:@SECLEVEL=0",
+        )
         .await;
         let c = ctx(None, vec![]);
         let mut stage = TlsStage::new(&c, TlsVersionMode::Default, Some("rdp.example.test"));

@@ -214,105 +214,20 @@ impl Certs {
     /// A self-signed certificate for `name` (like the default Windows RDP certificate, though
     /// that one has no SAN): RSA-2048 / SHA-256, valid for a year.
     pub fn self_signed(&self, name: &str) -> CertPair {
-        let stem = self.stem(name);
-        let key = self.path(&format!("{stem}.key"));
-        let cert = self.path(&format!("{stem}.crt"));
-        let subj = format!("/CN={name}");
-        self.run(
-            &[
-                "req",
-                "-x509",
-                "-config",
-                path_str(&self.cnf()),
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                path_str(&key),
-                "-out",
-                path_str(&cert),
-                "-days",
-                "365",
-                "-subj",
-                &subj,
-                "-extensions",
-                "server_ext",
-                "-sha256",
-            ],
-            &san(name, None),
-        );
-        self.pair(cert, key, None, name, false)
+        self.self_signed_server(name, "rsa:2048", "-sha256", false)
     }
 
     /// A self-signed certificate for `name` that expired: valid from [`EXPIRED_START`] to
     /// [`EXPIRED_END`] (`openssl ca -selfsign`, because OpenSSL 3's `req -x509` cannot backdate).
     pub fn expired(&self, name: &str) -> CertPair {
-        let stem = self.stem(name);
-        let (key, csr) = self.request(&stem, name, "rsa:2048");
-        let cert = self.path(&format!("{stem}.crt"));
-        let db = self.ca_database(&stem);
-        let mut env = san(name, None);
-        env.extend(db);
-        self.run(
-            &[
-                "ca",
-                "-batch",
-                "-notext",
-                "-config",
-                path_str(&self.cnf()),
-                "-selfsign",
-                "-keyfile",
-                path_str(&key),
-                "-in",
-                path_str(&csr),
-                "-out",
-                path_str(&cert),
-                "-startdate",
-                EXPIRED_START,
-                "-enddate",
-                EXPIRED_END,
-                "-extensions",
-                "server_ext",
-            ],
-            &env,
-        );
-        self.pair(cert, key, None, name, false)
+        self.expired_signed_by(name, None)
     }
 
     /// Like [`Certs::expired`] but signed by the test CA, so that with `--ca-file` the only
     /// problem is the date.
     pub fn expired_ca_signed(&self, name: &str) -> CertPair {
-        let (ca_cert, ca_key) = self.ca();
-        let stem = self.stem(name);
-        let (key, csr) = self.request(&stem, name, "rsa:2048");
-        let cert = self.path(&format!("{stem}.crt"));
-        let mut env = san(name, None);
-        env.extend(self.ca_database(&stem));
-        self.run(
-            &[
-                "ca",
-                "-batch",
-                "-notext",
-                "-config",
-                path_str(&self.cnf()),
-                "-cert",
-                path_str(&ca_cert),
-                "-keyfile",
-                path_str(&ca_key),
-                "-in",
-                path_str(&csr),
-                "-out",
-                path_str(&cert),
-                "-startdate",
-                EXPIRED_START,
-                "-enddate",
-                EXPIRED_END,
-                "-extensions",
-                "server_ext",
-            ],
-            &env,
-        );
-        self.pair(cert, key, Some(ca_cert), name, false)
+        let ca = self.ca();
+        self.expired_signed_by(name, Some(ca))
     }
 
     /// A CA-signed certificate for `other_name`: served by a host you scan under another name,
@@ -324,34 +239,65 @@ impl Certs {
     /// A self-signed RSA-1024 certificate signed with sha1WithRSAEncryption. Servers on
     /// OpenSSL 3 need `@SECLEVEL=0` in their cipher string to load it ([`CertPair::weak`]).
     pub fn weak(&self, name: &str) -> CertPair {
+        self.self_signed_server(name, "rsa:1024", "-sha1", true)
+    }
+
+    /// A self-signed server certificate for `name` (`openssl req -x509`, SAN `DNS:name`, valid
+    /// for a year): a new `newkey` key (`rsa:2048`, `rsa:1024`), signed with `digest`
+    /// (`-sha256`, `-sha1`); `weak` is what [`CertPair::weak`] says about it.
+    fn self_signed_server(&self, name: &str, newkey: &str, digest: &str, weak: bool) -> CertPair {
         let stem = self.stem(name);
         let key = self.path(&format!("{stem}.key"));
         let cert = self.path(&format!("{stem}.crt"));
-        let subj = format!("/CN={name}");
-        self.run(
+        self.req_x509(
+            &key,
+            &cert,
+            name,
             &[
-                "req",
-                "-x509",
-                "-config",
-                path_str(&self.cnf()),
                 "-newkey",
-                "rsa:1024",
-                "-sha1",
-                "-nodes",
-                "-keyout",
-                path_str(&key),
-                "-out",
-                path_str(&cert),
+                newkey,
+                digest,
                 "-days",
                 "365",
-                "-subj",
-                &subj,
                 "-extensions",
                 "server_ext",
             ],
             &san(name, None),
         );
-        self.pair(cert, key, None, name, true)
+        self.pair(cert, key, None, name, weak)
+    }
+
+    /// An expired server certificate for `name` ([`EXPIRED_START`] to [`EXPIRED_END`], SAN
+    /// `DNS:name`, RSA-2048), made with `openssl ca` because OpenSSL 3's `req -x509` cannot
+    /// backdate: signed by `ca` (certificate, key), or by its own key when `None`.
+    fn expired_signed_by(&self, name: &str, ca: Option<(PathBuf, PathBuf)>) -> CertPair {
+        let stem = self.stem(name);
+        let (key, csr) = self.request(&stem, name, "rsa:2048");
+        let cert = self.path(&format!("{stem}.crt"));
+        let mut env = san(name, None);
+        env.extend(self.ca_database(&stem));
+        let cnf = self.cnf();
+        let mut args = vec!["ca", "-batch", "-notext", "-config", path_str(&cnf)];
+        match &ca {
+            Some((ca_cert, ca_key)) => {
+                args.extend(["-cert", path_str(ca_cert), "-keyfile", path_str(ca_key)]);
+            }
+            None => args.extend(["-selfsign", "-keyfile", path_str(&key)]),
+        }
+        args.extend([
+            "-in",
+            path_str(&csr),
+            "-out",
+            path_str(&cert),
+            "-startdate",
+            EXPIRED_START,
+            "-enddate",
+            EXPIRED_END,
+            "-extensions",
+            "server_ext",
+        ]);
+        self.run(&args, &env);
+        self.pair(cert, key, ca.map(|(ca_cert, _)| ca_cert), name, false)
     }
 
     fn ca(&self) -> (PathBuf, PathBuf) {
@@ -361,32 +307,53 @@ impl Certs {
         }
         let cert = self.path("ca.crt");
         let key = self.path("ca.key");
-        let subj = format!("/CN={CA_NAME}");
-        self.run(
+        self.req_x509(
+            &key,
+            &cert,
+            CA_NAME,
             &[
-                "req",
-                "-x509",
-                "-config",
-                path_str(&self.cnf()),
                 "-newkey",
                 "rsa:2048",
-                "-nodes",
-                "-keyout",
-                path_str(&key),
-                "-out",
-                path_str(&cert),
+                "-sha256",
                 "-days",
                 "3650",
-                "-subj",
-                &subj,
                 "-extensions",
                 "ca_ext",
-                "-sha256",
             ],
             &[],
         );
         *guard = Some((cert.clone(), key.clone()));
         (cert, key)
+    }
+
+    /// `openssl req -x509`: a new unencrypted key at `key` and a certificate for CN `cn` signed
+    /// by it at `cert`. `options` give the key type, digest, validity and the extensions'
+    /// section of the config; `env` the `$ENV::` values that section reads.
+    fn req_x509(
+        &self,
+        key: &Path,
+        cert: &Path,
+        cn: &str,
+        options: &[&str],
+        env: &[(&'static str, String)],
+    ) {
+        let cnf = self.cnf();
+        let subj = format!("/CN={cn}");
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-config",
+            path_str(&cnf),
+            "-nodes",
+            "-keyout",
+            path_str(key),
+            "-out",
+            path_str(cert),
+            "-subj",
+            &subj,
+        ];
+        args.extend_from_slice(options);
+        self.run(&args, env);
     }
 
     /// A key and a certificate request for `name`.
