@@ -591,6 +591,12 @@ impl TargetSet {
         self.total
     }
 
+    /// Size of the permuted index space (`total_before_dedup()` unless survivor runs are used).
+    #[cfg(test)]
+    pub(super) fn permuted_len(&self) -> u64 {
+        self.domain
+    }
+
     /// The endpoints, lazily, in the seeded spreading order.
     pub fn iter(&self) -> Iter<&Self> {
         Iter::new(self)
