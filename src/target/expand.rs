@@ -361,11 +361,11 @@ impl TargetSet {
     /// beyond `u64::MAX` endpoints.
     ///
     /// Cost: O(n log n) in the number of targets and exclusions, plus a pass over the segments
-    /// each target overlaps. Memory: the segments, plus at most [`MAX_SURVIVOR_RUNS`] survivor
-    /// runs of 24 bytes when something is deduplicated or excluded (see the module docs).
-    /// Only past that many runs, sharding a set with duplicates or exclusions also counts the
-    /// shard exactly by checking min(duplicate-or-excluded endpoints, endpoints in the shard)
-    /// endpoints.
+    /// each target overlaps. Memory: the segments, plus at most 2^20 survivor runs of 24 bytes
+    /// when something is deduplicated or excluded (see the [module docs](super)). Only past
+    /// that many runs, sharding a set with duplicates or exclusions also counts the shard
+    /// exactly by checking min(duplicate-or-excluded endpoints, endpoints in the shard)
+    /// endpoints, and iteration skips the removed positions.
     pub fn new(
         specs: Vec<TargetSpec>,
         excludes: Vec<TargetSpec>,
