@@ -5,9 +5,8 @@
 //!
 //! Every target is a *block* of `addresses × ports` endpoints (a name is one "address"). The
 //! blocks are laid end to end in one index space `0..total`; index `i` decodes to (block,
-//! address, port) by a binary search over the block start offsets. The scan order is a seeded
-//! [`Permutation`] of that index space, and shard `I/N` takes positions `I-1, I-1+N, ...` of
-//! it. Nothing is materialised: the per-block state is a few words.
+//! address, port) by a binary search over the block start offsets. Nothing is materialised:
+//! the per-block state is a few words.
 //!
 //! Deduplication and exclusion are decided per endpoint: an endpoint is yielded from block `b`
 //! only if `b` is the *first* block containing it and no exclusion covers it. To make that
@@ -17,6 +16,22 @@
 //! them). For each (family, class) a sorted list of disjoint segments records which block first
 //! covers each address (or that an exclusion does), built once by a sweep over the blocks'
 //! intervals.
+//!
+//! # Which index space is permuted
+//!
+//! When nothing is deduplicated or excluded, the scan order is a seeded [`Permutation`] of
+//! `0..total` and shard `I/N` takes positions `I-1, I-1+N, ...` of it.
+//!
+//! When something is, the segments above already say exactly which addresses of which block
+//! survive on which port class: the segments whose priority is the block's own. Those
+//! *survivor runs* (block, port class, first address, length) are laid end to end in a second,
+//! smaller index space `0..survivors`, and the permutation and the shards are taken over that
+//! one instead. Every position then yields an endpoint, so iteration never skips, `len()` is a
+//! closed formula, and shards differ in size by at most one even with exclusions. The runs cost
+//! 24 bytes each and there are never more of them than segments in the maps (which already
+//! hold every target and exclusion interval); past [`MAX_SURVIVOR_RUNS`] runs the set falls
+//! back to permuting `0..total` and skipping the positions that are not yielded, which is
+//! slow only when few endpoints survive in a huge space.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,6 +58,38 @@ const EXCLUDED: u32 = 0;
 const GAP: u32 = u32::MAX;
 /// The class shared by the default ports that no target or exclusion names explicitly.
 const GENERIC_CLASS: u32 = 0;
+
+/// Most survivor runs [`TargetSet::new`] lays out (2^20, 24 MiB); beyond that it permutes the
+/// whole index space and skips what is not yielded (see the module docs).
+pub(super) const MAX_SURVIVOR_RUNS: usize = 1 << 20;
+
+/// [`Run::ports`] for "every port of the block", in the block's port order.
+const ALL_PORTS: u32 = u32::MAX;
+
+/// Consecutive surviving endpoints of one block: addresses `first ..` (offsets in the block) on
+/// the ports of one class, address-major like the blocks themselves. The run ends where the
+/// next one starts (the last one at the end of the survivor index space).
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// First index of the run in the survivor index space.
+    base: u64,
+    /// Index into [`TargetSet::blocks`].
+    block: u32,
+    /// Index into [`TargetSet::default_classes`], or [`ALL_PORTS`].
+    ports: u32,
+    /// Offset of the run's first address in the block (a block has at most 2^32 addresses).
+    first: u32,
+}
+
+/// The index space the permutation runs over.
+#[derive(Clone, Debug)]
+enum Layout {
+    /// `0..total`, every block whole; positions whose endpoint is not yielded are skipped.
+    /// Used when nothing is skipped, and as the fallback past [`MAX_SURVIVOR_RUNS`].
+    Whole,
+    /// `0..survivors`: only the surviving endpoints, as runs sorted by `base`.
+    Survivors(Vec<Run>),
+}
 
 /// A host to probe: an address, or a name the scanner resolves.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -259,6 +306,10 @@ pub struct TargetSet {
     name_first: HashMap<(u32, u32), u32>,
     exclusions: Exclusions,
     total: u64,
+    layout: Layout,
+    /// Size of the permuted index space: `total` ([`Layout::Whole`]) or the number of surviving
+    /// endpoints ([`Layout::Survivors`]).
+    domain: u64,
     perm: Permutation,
     shard_offset: u64,
     shard_step: u64,
@@ -309,15 +360,37 @@ impl TargetSet {
     /// `default_ports` is empty, a target larger than [`MAX_ADDRESSES_PER_TARGET`], or a total
     /// beyond `u64::MAX` endpoints.
     ///
-    /// Cost: O(n log n) in the number of targets and exclusions, plus, only when sharding a set
-    /// that has duplicates or exclusions, an exact count of the shard that checks
-    /// min(duplicate-or-excluded endpoints, endpoints in the shard) endpoints.
+    /// Cost: O(n log n) in the number of targets and exclusions, plus a pass over the segments
+    /// each target overlaps. Memory: the segments, plus at most 2^20 survivor runs of 24 bytes
+    /// when something is deduplicated or excluded (see the [module docs](super)). Only past
+    /// that many runs, sharding a set with duplicates or exclusions also counts the shard
+    /// exactly by checking min(duplicate-or-excluded endpoints, endpoints in the shard)
+    /// endpoints, and iteration skips the removed positions.
     pub fn new(
         specs: Vec<TargetSpec>,
         excludes: Vec<TargetSpec>,
         default_ports: &[u16],
         seed: u64,
         shard: Option<Shard>,
+    ) -> Result<Self, TargetError> {
+        Self::build(
+            specs,
+            excludes,
+            default_ports,
+            seed,
+            shard,
+            MAX_SURVIVOR_RUNS,
+        )
+    }
+
+    /// [`Self::new`] with another limit on the survivor runs (tests force the fallback with 0).
+    pub(super) fn build(
+        specs: Vec<TargetSpec>,
+        excludes: Vec<TargetSpec>,
+        default_ports: &[u16],
+        seed: u64,
+        shard: Option<Shard>,
+        max_runs: usize,
     ) -> Result<Self, TargetError> {
         if let Some(s) = &shard {
             s.validate()?;
@@ -485,11 +558,18 @@ impl TargetSet {
             name_first,
             exclusions: Exclusions::new(excl_all, excl_by_port),
             total,
+            layout: Layout::Whole,
+            domain: total,
             perm: Permutation::new(total, seed),
             shard_offset,
             shard_step,
             len: 0,
         };
+        if let Some((runs, survivors)) = set.survivor_runs(max_runs) {
+            set.layout = Layout::Survivors(runs);
+            set.domain = survivors;
+            set.perm = Permutation::new(survivors, seed);
+        }
         set.len = set.count();
         Ok(set)
     }
@@ -509,6 +589,12 @@ impl TargetSet {
     /// targets of addresses × ports.
     pub fn total_before_dedup(&self) -> u64 {
         self.total
+    }
+
+    /// Size of the permuted index space (`total_before_dedup()` unless survivor runs are used).
+    #[cfg(test)]
+    pub(super) fn permuted_len(&self) -> u64 {
+        self.domain
     }
 
     /// The endpoints, lazily, in the seeded spreading order.
@@ -570,9 +656,13 @@ impl TargetSet {
         first.then_some((block, port, addr_off))
     }
 
-    /// The endpoint at index `idx` of the unpermuted index space, if it is yielded.
+    /// The endpoint at index `idx` of the unpermuted index space (of the layout in use), if it
+    /// is yielded (with [`Layout::Survivors`], every index below `domain` is).
     fn candidate_at(&self, idx: u64) -> Option<Candidate> {
-        let (block, port, addr_off) = self.yielded_at(idx)?;
+        let (block, port, addr_off) = match &self.layout {
+            Layout::Whole => self.yielded_at(idx)?,
+            Layout::Survivors(runs) => self.survivor_at(runs, idx)?,
+        };
         match &block.kind {
             BlockKind::Addr { family, start, .. } => {
                 let ip = from_int(*family, start.checked_add(u128::from(addr_off))?);
@@ -588,6 +678,147 @@ impl TargetSet {
                 port,
             }),
         }
+    }
+
+    /// The block, port and address offset at index `idx` of the survivor index space.
+    fn survivor_at<'a>(&'a self, runs: &[Run], idx: u64) -> Option<(&'a Block, u16, u64)> {
+        let k = runs.partition_point(|r| r.base <= idx).checked_sub(1)?;
+        let run = runs.get(k)?;
+        let block = self.blocks.get(usize::try_from(run.block).ok()?)?;
+        let off = idx.checked_sub(run.base)?;
+        let ports = self.ports(block);
+        let (slot, addr) = if run.ports == ALL_PORTS {
+            let n = ports.len() as u64;
+            (off.checked_rem(n)?, off / n)
+        } else {
+            let slots = &self
+                .default_classes
+                .get(usize::try_from(run.ports).ok()?)?
+                .1;
+            let n = slots.len() as u64;
+            let at = usize::try_from(off.checked_rem(n)?).ok()?;
+            (*slots.get(at)?, off / n)
+        };
+        let port = *ports.get(usize::try_from(slot).ok()?)?;
+        Some((block, port, u64::from(run.first).checked_add(addr)?))
+    }
+
+    /// Number of ports of `block` in a run's port set ([`Run::ports`]).
+    fn run_width(&self, block: &Block, ports: u32) -> u64 {
+        if ports == ALL_PORTS {
+            self.ports(block).len() as u64
+        } else {
+            self.default_classes
+                .get(ports as usize)
+                .map_or(0, |(_, slots)| slots.len() as u64)
+        }
+    }
+
+    /// Appends to `out` the surviving pieces of block `prio - 1` as (port set, first address
+    /// offset, number of addresses): the segments of its classes' maps that it owns.
+    fn survivor_pieces(&self, block: &Block, prio: u32, out: &mut Vec<(u32, u64, u64)>) {
+        // (port set, class) pairs of the block.
+        let classes: Vec<(u32, u32)> = match block.ports {
+            Ports::Own(p) => vec![(ALL_PORTS, self.class(p))],
+            Ports::Default => (0u32..)
+                .zip(&self.default_classes)
+                .map(|(k, (c, _))| (k, *c))
+                .collect(),
+        };
+        match &block.kind {
+            BlockKind::Addr {
+                family,
+                start,
+                count,
+            } => {
+                let last = start.saturating_add(u128::from(count.saturating_sub(1)));
+                for (ports, class) in classes {
+                    let Some(map) = self.map(*family, class) else {
+                        continue;
+                    };
+                    map.for_each_within(*start, last, |lo, hi, p| {
+                        if p == prio {
+                            // Both fit u64: a block has at most 2^32 addresses.
+                            let first = u64::try_from(lo - start).unwrap_or(u64::MAX);
+                            let n = u64::try_from(hi - lo).unwrap_or(u64::MAX).saturating_add(1);
+                            out.push((ports, first, n));
+                        }
+                    });
+                }
+            }
+            BlockKind::Name { id, excluded, .. } => {
+                for (ports, class) in classes {
+                    if !*excluded && self.name_first.get(&(*id, class)) == Some(&prio) {
+                        out.push((ports, 0, 1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The survivor runs and the number of surviving endpoints, for [`Layout::Survivors`].
+    /// `None` when nothing is skipped (the whole index space is already the survivor space,
+    /// and keeping [`Layout::Whole`] keeps the order of such sets unchanged), or when there
+    /// would be more than `max_runs` runs.
+    fn survivor_runs(&self, max_runs: usize) -> Option<(Vec<Run>, u64)> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut next: u64 = 0;
+        // No run is written while every block so far survives whole.
+        let mut all_whole = true;
+        let mut pieces = Vec::new();
+        for (b, (block, &base)) in self.blocks.iter().zip(&self.bases).enumerate() {
+            let id = u32::try_from(b).ok()?;
+            let end = self.bases.get(b + 1).copied().unwrap_or(self.total);
+            let size = end.checked_sub(base)?;
+            pieces.clear();
+            self.survivor_pieces(block, id.checked_add(1)?, &mut pieces);
+            if pieces.len() > max_runs {
+                return None;
+            }
+            let survived = pieces.iter().fold(0u64, |sum, &(ports, _, n)| {
+                sum.saturating_add(n.saturating_mul(self.run_width(block, ports)))
+            });
+            if survived == size {
+                if !all_whole {
+                    runs.push(Run {
+                        base: next,
+                        block: id,
+                        ports: ALL_PORTS,
+                        first: 0,
+                    });
+                }
+                next = next.checked_add(size)?;
+                continue;
+            }
+            if all_whole {
+                all_whole = false;
+                // The blocks before this one survived whole, each at its own base.
+                for (k, &kbase) in self.bases.iter().enumerate().take(b) {
+                    runs.push(Run {
+                        base: kbase,
+                        block: u32::try_from(k).ok()?,
+                        ports: ALL_PORTS,
+                        first: 0,
+                    });
+                }
+            }
+            for &(ports, first, n) in &pieces {
+                runs.push(Run {
+                    base: next,
+                    block: id,
+                    ports,
+                    first: u32::try_from(first).ok()?,
+                });
+                next = next.checked_add(n.checked_mul(self.run_width(block, ports))?)?;
+            }
+            if runs.len() > max_runs {
+                return None;
+            }
+        }
+        if all_whole {
+            return None;
+        }
+        Some((runs, next))
     }
 
     /// Calls `f(class, slots)` for each port class of `block` with the slots (indexes into the
@@ -655,6 +886,10 @@ impl TargetSet {
 
     /// The exact number of yielded endpoints (see [`Self::len`]).
     fn count(&self) -> u64 {
+        if let Layout::Survivors(_) = self.layout {
+            // Every position of the survivor space yields.
+            return positions(self.domain, self.shard_offset, self.shard_step);
+        }
         let mut skipped: u64 = 0;
         self.for_each_skipped_run(|_, n, _| skipped = skipped.saturating_add(n));
         let in_shard = positions(self.total, self.shard_offset, self.shard_step);
@@ -739,7 +974,7 @@ impl<S: Borrow<TargetSet>> Iterator for Iter<S> {
         let set: &TargetSet = self.set.borrow();
         loop {
             let pos = self.next?;
-            if pos >= set.total {
+            if pos >= set.domain {
                 self.next = None;
                 return None;
             }

@@ -56,15 +56,20 @@
 //!   addresses on every port, or only on their own `:PORT` if they have one. Name exclusions
 //!   remove name targets with the same (case-insensitive) name. The addresses a name resolves
 //!   to are not checked here: the scanner uses [`TargetSet::is_excluded`].
-//! - **Spreading**: the order is a keyed pseudo-random permutation of the whole (target,
-//!   address, port) index space (a Feistel network with cycle-walking, O(1) per endpoint), so
+//! - **Spreading**: the order is a keyed pseudo-random permutation of the (target, address,
+//!   port) index space (a Feistel network with cycle-walking, O(1) per endpoint), so
 //!   consecutive endpoints fall in unrelated subnets. It is deterministic for a given seed
-//!   ([`DEFAULT_SEED`] by default) and the same inputs.
+//!   ([`DEFAULT_SEED`] by default) and the same inputs. When deduplication or exclusions
+//!   remove endpoints, the permuted space is only the surviving endpoints (the targets' address
+//!   intervals minus the exclusions and earlier targets, as sorted runs), so no position is
+//!   skipped: `0.0.0.0/0` minus all but one address yields that address at once.
 //! - **Sharding**: [`Shard`] `I/N` (1-based, like zmap) yields positions `I-1, I-1+N, ...` of
 //!   that permutation. Shards are disjoint, together give exactly the unsharded set, and hold
-//!   the same number of positions ±1 (dedup and exclusion then remove endpoints unevenly).
-//!   **Every machine must use the same targets (in the same order), exclusions, ports and
-//!   seed**, or the shards will not fit together.
+//!   the same number of endpoints ±1. (Only past a limit of 2^20 survivor runs, reached by
+//!   about a million disjoint exclusions inside the targets, is the whole space permuted and
+//!   the removed endpoints skipped; shards then hold the same number of *positions* ±1.)
+//!   **Every machine must use the same targets (in the same order), exclusions, ports, seed
+//!   and rdpsweep version**, or the shards will not fit together.
 //! - **Count**: [`TargetSet::len`] is exact: what [`TargetSet::iter`] yields.
 
 mod error;

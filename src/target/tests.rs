@@ -4,9 +4,14 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use super::expand::MAX_SURVIVOR_RUNS;
 use super::*;
 
 const RDP: &[u16] = &[3389];
+
+/// Run limits for [`TargetSet::build`]: the default (survivor runs whenever something is
+/// skipped) and 0 (always the whole-space walk, the fallback past the limit).
+const LAYOUTS: [usize; 2] = [MAX_SURVIVOR_RUNS, 0];
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -675,15 +680,17 @@ fn shards_of(
     ports: &[u16],
     seed: u64,
     n: u64,
+    max_runs: usize,
 ) -> Vec<Vec<Candidate>> {
     (1..=n)
         .map(|i| {
-            let s = TargetSet::new(
+            let s = TargetSet::build(
                 targets.to_vec(),
                 excludes.to_vec(),
                 ports,
                 seed,
                 Some(Shard::new(i, n).unwrap()),
+                max_runs,
             )
             .unwrap();
             collect(&s)
@@ -691,14 +698,28 @@ fn shards_of(
         .collect()
 }
 
-/// Shards are disjoint, cover the unsharded set exactly, and have exact `len()`s.
+/// Shards are disjoint, cover the unsharded set exactly, and have exact `len()`s, with either
+/// layout.
 fn check_shards(targets: &[&str], excludes: &[&str], ports: &[u16], counts: &[u64]) {
+    for max_runs in LAYOUTS {
+        check_shards_with(targets, excludes, ports, counts, max_runs);
+    }
+}
+
+fn check_shards_with(
+    targets: &[&str],
+    excludes: &[&str],
+    ports: &[u16],
+    counts: &[u64],
+    max_runs: usize,
+) {
     let (t, e) = (specs(targets), specs(excludes));
-    let whole = TargetSet::new(t.clone(), e.clone(), ports, 9, None).unwrap();
+    let whole = TargetSet::build(t.clone(), e.clone(), ports, 9, None, max_runs).unwrap();
     let all: HashSet<Candidate> = collect(&whole).into_iter().collect();
-    let no_skips = whole.len() == whole.total_before_dedup();
+    // Shards are even when nothing is skipped or only survivors are permuted.
+    let even = whole.len() == whole.permuted_len();
     for &n in counts {
-        let shards = shards_of(&t, &e, ports, 9, n);
+        let shards = shards_of(&t, &e, ports, 9, n, max_runs);
         let mut union = HashSet::new();
         for shard in &shards {
             for c in shard {
@@ -709,7 +730,7 @@ fn check_shards(targets: &[&str], excludes: &[&str], ports: &[u16], counts: &[u6
             }
         }
         assert_eq!(union, all, "{targets:?} n={n}: shards do not cover the set");
-        if no_skips {
+        if even {
             let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
             let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
             assert!(max - min <= 1, "{targets:?} n={n}: sizes {sizes:?}");
@@ -758,32 +779,27 @@ fn shards_are_disjoint_and_cover() {
 
 #[test]
 fn shard_count_paths_on_a_bigger_set() {
-    // Many skips, few positions per shard: counted by a pass over the shard.
-    let t = specs(&["10.7.0.0/16", "10.7.0.0/16"]);
-    let total: u64 = (1..=3)
-        .map(|i| {
-            let s = TargetSet::new(t.clone(), vec![], RDP, 5, Some(Shard::new(i, 3).unwrap()));
-            s.unwrap().len()
-        })
-        .sum();
-    assert_eq!(total, 65536);
-    // Few skips: counted through the inverse permutation.
-    let t = specs(&["10.7.0.0/16", "10.7.5.0/24"]);
-    let e = specs(&["10.7.9.0/24"]);
-    let mut sum = 0;
-    for i in 1..=3 {
-        let s = TargetSet::new(
-            t.clone(),
-            e.clone(),
-            RDP,
-            5,
-            Some(Shard::new(i, 3).unwrap()),
-        );
-        let s = s.unwrap();
-        assert_eq!(s.iter().count() as u64, s.len());
-        sum += s.len();
+    for max_runs in LAYOUTS {
+        let build = |t: &[TargetSpec], e: &[TargetSpec], i| {
+            let shard = Some(Shard::new(i, 3).unwrap());
+            TargetSet::build(t.to_vec(), e.to_vec(), RDP, 5, shard, max_runs).unwrap()
+        };
+        // Many skips, few positions per shard: with the whole-space walk, counted by a pass over
+        // the shard; with survivor runs, by a formula.
+        let t = specs(&["10.7.0.0/16", "10.7.0.0/16"]);
+        let total: u64 = (1..=3).map(|i| build(&t, &[], i).len()).sum();
+        assert_eq!(total, 65536, "max_runs {max_runs}");
+        // Few skips: with the whole-space walk, counted through the inverse permutation.
+        let t = specs(&["10.7.0.0/16", "10.7.5.0/24"]);
+        let e = specs(&["10.7.9.0/24"]);
+        let mut sum = 0;
+        for i in 1..=3 {
+            let s = build(&t, &e, i);
+            assert_eq!(s.iter().count() as u64, s.len(), "max_runs {max_runs}");
+            sum += s.len();
+        }
+        assert_eq!(sum, 65536 - 256, "max_runs {max_runs}");
     }
-    assert_eq!(sum, 65536 - 256);
 }
 
 // ---------------------------------------------------------------- randomised properties
@@ -874,25 +890,29 @@ fn naive(targets: &[TargetSpec], excludes: &[TargetSpec], defaults: &[u16]) -> H
             _ => unreachable!(),
         }
     };
-    let mut excluded: HashSet<(String, Option<u16>)> = HashSet::new();
-    for e in excludes {
-        for (_, h) in hosts(e) {
-            excluded.insert((key(&h), e.port()));
-        }
-    }
+    // Exclusions are checked by containment, not expanded, so they may be huge.
+    let excluded = |host: &Host, port: u16| {
+        excludes.iter().any(|e| {
+            e.port().is_none_or(|p| p == port)
+                && match (host, e.name(), e.address_range()) {
+                    (Host::Name(_), Some(n), _) => key(host) == key(&Host::Name(n.to_owned())),
+                    (Host::Ip(a), _, Some((lo, hi))) => {
+                        lo.is_ipv4() == a.is_ipv4() && lo <= *a && *a <= hi
+                    }
+                    _ => false,
+                }
+        })
+    };
     let mut seen = HashSet::new();
     let mut out = HashSet::new();
     for t in targets {
         let ports = t.port().map_or_else(|| defaults.to_vec(), |p| vec![p]);
         for (target, host) in hosts(t) {
             for &port in &ports {
-                let k = key(&host);
-                if excluded.contains(&(k.clone(), None))
-                    || excluded.contains(&(k.clone(), Some(port)))
-                {
+                if excluded(&host, port) {
                     continue;
                 }
-                if seen.insert((k, port)) {
+                if seen.insert((key(&host), port)) {
                     out.insert(Candidate {
                         target: target.clone(),
                         host: host.clone(),
@@ -932,7 +952,7 @@ fn random_sets_match_the_reference_semantics() {
         );
         let n = 1 + rng.below(9);
         let mut union = HashSet::new();
-        for shard in shards_of(&targets, &excludes, defaults, seed, n) {
+        for shard in shards_of(&targets, &excludes, defaults, seed, n, MAX_SURVIVOR_RUNS) {
             for c in shard {
                 assert!(
                     union.insert(c),
@@ -944,6 +964,318 @@ fn random_sets_match_the_reference_semantics() {
             union, expected,
             "round {round}: shards of {n}: {tokens:?} minus {ex:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------- exclusions that leave little
+
+fn candidate(target: &str, port: u16) -> Candidate {
+    Candidate {
+        target: target.to_owned(),
+        host: target
+            .parse()
+            .map_or_else(|_| Host::Name(target.to_owned()), Host::Ip),
+        port,
+    }
+}
+
+/// Checks that shards 1..=n of a set partition `expected` with sizes differing by at most one
+/// and exact `len()`s.
+fn check_survivor_shards(
+    targets: &[&str],
+    excludes: &[&str],
+    ports: &[u16],
+    expected: &HashSet<Candidate>,
+    counts: &[u64],
+) {
+    let (t, e) = (specs(targets), specs(excludes));
+    for &n in counts {
+        let shards = shards_of(&t, &e, ports, 11, n, MAX_SURVIVOR_RUNS);
+        let mut union = HashSet::new();
+        for c in shards.iter().flatten() {
+            assert!(union.insert(c.clone()), "n={n}: {c:?} in two shards");
+        }
+        assert_eq!(&union, expected, "n={n}");
+        let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(max - min <= 1, "n={n}: sizes {sizes:?}");
+    }
+}
+
+/// The whole-space walk visited all 2^32 positions of the `/0` to find the one survivor
+/// (minutes); the survivor runs hold exactly that one endpoint.
+#[test]
+fn slash_zero_minus_all_but_one_address_yields_just_it() {
+    let excludes = ["0.0.0.0-127.0.0.0", "127.0.0.2-255.255.255.255"];
+    let s = set(&["0.0.0.0/0"], &excludes, RDP);
+    assert_eq!(s.total_before_dedup(), 1 << 32);
+    assert_eq!((s.len(), s.permuted_len()), (1, 1));
+    assert_eq!(collect(&s), vec![candidate("127.0.0.1", 3389)]);
+
+    // The same survivor owned by an earlier target: the later /0 contributes nothing.
+    let s = set(&["127.0.0.1", "0.0.0.0/0"], &excludes, &[3389, 3390]);
+    assert_eq!((s.len(), s.permuted_len()), (2, 2));
+    let expected = HashSet::from([candidate("127.0.0.1", 3389), candidate("127.0.0.1", 3390)]);
+    assert_eq!(collect(&s).into_iter().collect::<HashSet<_>>(), expected);
+    check_survivor_shards(
+        &["127.0.0.1", "0.0.0.0/0"],
+        &excludes,
+        &[3389, 3390],
+        &expected,
+        &[1, 2, 3, 64],
+    );
+}
+
+/// A few survivors of a `/0` on two ports, with port-specific exclusions, a name and a
+/// duplicate `/8`; every shard count.
+#[test]
+fn slash_zero_minus_all_but_a_few_endpoints_on_several_ports() {
+    let targets = ["0.0.0.0/0", "rdp01", "10.0.0.0/8:3390"];
+    let excludes = [
+        "0.0.0.0-10.0.0.0",
+        "10.0.0.2-10.0.0.9",
+        "10.0.0.11-192.168.0.0",
+        "192.168.0.2-255.255.255.255",
+        "10.0.0.10:3390",
+        "rdp01:3389",
+    ];
+    let ports = &[3389, 3390];
+    let expected = HashSet::from([
+        candidate("10.0.0.1", 3389),
+        candidate("10.0.0.1", 3390),
+        candidate("10.0.0.10", 3389),
+        candidate("192.168.0.1", 3389),
+        candidate("192.168.0.1", 3390),
+        candidate("rdp01", 3390),
+    ]);
+    let s = set(&targets, &excludes, ports);
+    assert_eq!(s.total_before_dedup(), (2 << 32) + 2 + (1 << 24));
+    assert_eq!((s.len(), s.permuted_len()), (6, 6));
+    assert_eq!(collect(&s).into_iter().collect::<HashSet<_>>(), expected);
+    check_survivor_shards(
+        &targets,
+        &excludes,
+        ports,
+        &expected,
+        &[1, 2, 3, 4, 5, 6, 7],
+    );
+    // Deterministic for a seed.
+    let order = |seed| {
+        TargetSet::new(specs(&targets), specs(&excludes), ports, seed, None)
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(1), order(1));
+}
+
+/// Huge IPv6 targets (2^32 + 2^32 + 2^31 addresses on two ports) with all but seven
+/// addresses excluded, one port excluded everywhere, and a duplicate /97.
+#[test]
+fn huge_ipv6_ranges_minus_almost_everything() {
+    let targets = ["fd00::/96", "fd00::1:0:0/96", "fd00::/97"];
+    let excludes = [
+        "::-fd00::1:1",
+        "fd00::1:3-fd00::ffff:fffe",
+        "fd00::1:0:5-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "[::/0]:3390",
+    ];
+    let ports = &[3389, 3390];
+    let expected: HashSet<Candidate> = [
+        "fd00::1:2",
+        "fd00::ffff:ffff",
+        "fd00::1:0:0",
+        "fd00::1:0:1",
+        "fd00::1:0:2",
+        "fd00::1:0:3",
+        "fd00::1:0:4",
+    ]
+    .into_iter()
+    .map(|a| candidate(a, 3389))
+    .collect();
+    let s = set(&targets, &excludes, ports);
+    assert_eq!(s.total_before_dedup(), ((2 << 32) + (1 << 31)) * 2);
+    assert_eq!((s.len(), s.permuted_len()), (7, 7));
+    assert_eq!(collect(&s).into_iter().collect::<HashSet<_>>(), expected);
+    check_survivor_shards(&targets, &excludes, ports, &expected, &[1, 2, 3, 7, 8]);
+    // Everything excluded: empty at once.
+    let s = set(&targets, &["fd00::/16"], ports);
+    assert_eq!((s.len(), s.permuted_len()), (0, 0));
+    assert_eq!(s.iter().count(), 0);
+}
+
+/// Without duplicates or exclusions the whole index space is permuted, as before survivor
+/// runs existed: the same order for the same seed.
+#[test]
+fn sets_without_skips_keep_the_whole_space_order() {
+    let targets = specs(&["10.1.0.0/20", "fd00::/120", "h1", "h2:3390"]);
+    for shard in [None, Some(Shard::new(2, 3).unwrap())] {
+        let orders: Vec<Vec<Candidate>> = LAYOUTS
+            .iter()
+            .map(|&max_runs| {
+                let s =
+                    TargetSet::build(targets.clone(), vec![], &[3389, 3390], 4, shard, max_runs)
+                        .unwrap();
+                assert_eq!(s.permuted_len(), s.total_before_dedup());
+                collect(&s)
+            })
+            .collect();
+        assert_eq!(orders[0], orders[1], "{shard:?}");
+    }
+}
+
+/// Past the run limit the set falls back to the whole-space walk, with the same endpoints.
+#[test]
+fn survivor_runs_are_capped() {
+    // 10.0.0.0/24 minus .0, .2, .4 survives as three runs: .1, .3, .5-.255.
+    let build = |max_runs| {
+        TargetSet::build(
+            specs(&["10.0.0.0/24"]),
+            specs(&["10.0.0.0", "10.0.0.2", "10.0.0.4"]),
+            RDP,
+            DEFAULT_SEED,
+            None,
+            max_runs,
+        )
+        .unwrap()
+    };
+    let (runs, walk) = (build(3), build(2));
+    assert_eq!((runs.len(), runs.permuted_len()), (253, 253));
+    assert_eq!((walk.len(), walk.permuted_len()), (253, 256));
+    let a: HashSet<Candidate> = collect(&runs).into_iter().collect();
+    let b: HashSet<Candidate> = collect(&walk).into_iter().collect();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 253);
+}
+
+/// Ranges covering `0..=max` except the sorted, distinct values of `keep`.
+fn gaps(keep: &[u128], max: u128) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    let mut from = Some(0u128);
+    for &k in keep {
+        if let Some(f) = from
+            && f < k
+        {
+            out.push((f, k - 1));
+        }
+        from = k.checked_add(1);
+    }
+    if let Some(f) = from
+        && f <= max
+    {
+        out.push((f, max));
+    }
+    out
+}
+
+/// Exclusions leaving only a few random addresses of 10.0.0.0/22 and fd00::/120 (where
+/// [`random_token`] puts its addresses): the complement of those few over the whole family,
+/// some pieces only on one port.
+fn complement_exclusions(rng: &mut Rng) -> Vec<String> {
+    let base4 = u128::from(u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0)));
+    let base6 = u128::from(ip6("fd00::"));
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        if rng.below(4) == 0 {
+            continue;
+        }
+        let (base, span, max) = if v6 {
+            (base6, 256, u128::MAX)
+        } else {
+            (base4, 1024, u128::from(u32::MAX))
+        };
+        let mut keep: Vec<u128> = (0..1 + rng.below(5))
+            .map(|_| base + u128::from(rng.below(span)))
+            .collect();
+        keep.sort_unstable();
+        keep.dedup();
+        for (lo, hi) in gaps(&keep, max) {
+            let show = |v: u128| {
+                if v6 {
+                    std::net::Ipv6Addr::from(v).to_string()
+                } else {
+                    std::net::Ipv4Addr::from(u32::try_from(v).unwrap()).to_string()
+                }
+            };
+            let range = format!("{}-{}", show(lo), show(hi));
+            out.push(match (rng.below(5), v6) {
+                (0, true) => format!("[{range}]:{}", rng.pick(&[3389u16, 3390, 443])),
+                (0, false) => format!("{range}:{}", rng.pick(&[3389u16, 3390, 443])),
+                _ => range,
+            });
+        }
+    }
+    out
+}
+
+fn ip6(s: &str) -> std::net::Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// Random small targets minus exclusions that remove almost the whole address space: the
+/// survivor runs yield exactly the reference set, each endpoint once, with exact `len()`s, in
+/// a deterministic order; shards partition it evenly; and the whole-space walk (the fallback
+/// past the run limit) yields the same set.
+#[test]
+fn heavy_exclusions_match_the_reference_and_the_fallback() {
+    let mut rng = Rng(0xe8c1_0de5);
+    for round in 0..200 {
+        let targets: Vec<TargetSpec> = (0..1 + rng.below(6))
+            .map(|_| spec(&random_token(&mut rng)))
+            .collect();
+        let mut ex_tokens = complement_exclusions(&mut rng);
+        for _ in 0..rng.below(3) {
+            ex_tokens.push(random_token(&mut rng));
+        }
+        let excludes: Vec<TargetSpec> = ex_tokens.iter().map(|t| spec(t)).collect();
+        let options: [&[u16]; 3] = [&[3389], &[3389, 3390], &[443, 3389, 8443]];
+        let defaults = *rng.pick(&options);
+        let seed = rng.next();
+        let tokens: Vec<&str> = targets.iter().map(TargetSpec::token).collect();
+        let what = format!("round {round}: {tokens:?} minus {ex_tokens:?} on {defaults:?}");
+        let expected = naive(&targets, &excludes, defaults);
+        let build = |shard, max_runs| {
+            TargetSet::build(
+                targets.clone(),
+                excludes.clone(),
+                defaults,
+                seed,
+                shard,
+                max_runs,
+            )
+            .unwrap()
+        };
+        for max_runs in LAYOUTS {
+            let got: HashSet<Candidate> = collect(&build(None, max_runs)).into_iter().collect();
+            assert_eq!(got, expected, "{what}, max_runs {max_runs}");
+        }
+        let s = build(None, MAX_SURVIVOR_RUNS);
+        assert_eq!(s.permuted_len(), s.len(), "{what}: positions skipped");
+        assert_eq!(
+            collect(&s),
+            collect(&build(None, MAX_SURVIVOR_RUNS)),
+            "{what}"
+        );
+        let n = 1 + rng.below(9);
+        for max_runs in LAYOUTS {
+            let shards = shards_of(&targets, &excludes, defaults, seed, n, max_runs);
+            let mut union = HashSet::new();
+            for c in shards.iter().flatten() {
+                assert!(
+                    union.insert(c.clone()),
+                    "{what}: {c:?} in two of {n} shards"
+                );
+            }
+            assert_eq!(
+                union, expected,
+                "{what}: shards of {n}, max_runs {max_runs}"
+            );
+            if max_runs == MAX_SURVIVOR_RUNS {
+                let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
+                let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(max - min <= 1, "{what}: shard sizes {sizes:?}");
+            }
+        }
     }
 }
 
@@ -1061,20 +1393,23 @@ fn extreme_ranges_do_not_overflow() {
     assert!(got.contains(&("255.255.255.255".to_owned(), 65535)));
     assert!(got.contains(&("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffef".to_owned(), 1)));
     // The top /96 of IPv6 with an exclusion at the very end, sharded: exact counts by the
-    // inverse permutation.
-    let lens: Vec<u64> = (1..=2)
-        .map(|i| {
-            TargetSet::new(
-                specs(&["ffff:ffff:ffff:ffff:ffff:ffff::/96"]),
-                specs(&["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"]),
-                RDP,
-                1,
-                Some(Shard::new(i, 2).unwrap()),
-            )
-            .unwrap()
-            .len()
-        })
-        .collect();
-    assert_eq!(lens.iter().sum::<u64>(), (1u64 << 32) - 2, "{lens:?}");
-    assert!(lens.iter().all(|&l| l >= (1 << 31) - 2), "{lens:?}");
+    // inverse permutation (whole-space walk) or by formula (survivor runs).
+    for max_runs in LAYOUTS {
+        let lens: Vec<u64> = (1..=2)
+            .map(|i| {
+                TargetSet::build(
+                    specs(&["ffff:ffff:ffff:ffff:ffff:ffff::/96"]),
+                    specs(&["ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"]),
+                    RDP,
+                    1,
+                    Some(Shard::new(i, 2).unwrap()),
+                    max_runs,
+                )
+                .unwrap()
+                .len()
+            })
+            .collect();
+        assert_eq!(lens.iter().sum::<u64>(), (1u64 << 32) - 2, "{lens:?}");
+        assert!(lens.iter().all(|&l| l >= (1 << 31) - 2), "{lens:?}");
+    }
 }
