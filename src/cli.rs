@@ -65,7 +65,9 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Targets: IP, CIDR (10.0.0.0/24, fd00::/120), range (10.0.0.1-10.0.0.50, 10.0.0.1-50),
-    /// hostname; each optionally with :PORT ([v6]:PORT).
+    /// hostname; each optionally with :PORT (IPv6: [fd00::1]:3390).
+    // The brackets are the target syntax, shown as-is by clap, not a rustdoc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Ports for targets without their own: 3389 or 3389,13389-13400.

@@ -1,6 +1,6 @@
 //! The `local` profile: the machine running rdpsweep.
 //!
-//! - Windows: the registry values of [`super::registry`], read live ([`super::windows`]) and
+//! - Windows: the registry values of [`super::registry`], read live (`client::windows`, Windows only) and
 //!   interpreted by the same pure code as a `.reg` export.
 //! - Elsewhere: the installed FreeRDP client (first of [`FREERDP_BINARIES`] on `PATH`,
 //!   `--version`) and `openssl version` ([`super::freerdp`]); without FreeRDP the profile is

@@ -4,8 +4,8 @@
 //! - [`builtin`]: the named built-in profiles (`patched-mitigated`, ...).
 //! - [`build_table`]: Windows build/UBR -> CredSSP fix and defaults.
 //! - [`registry`]: registry values and their (pure) interpretation; [`regfile`] (`.reg`
-//!   exports) and [`regquery`] (`reg query` output) fill it; [`windows`] reads the live
-//!   registry on Windows.
+//!   exports) and [`regquery`] (`reg query` output) fill it; `windows` (compiled on Windows
+//!   only) reads the live registry.
 //! - [`freerdp`]: FreeRDP versions; [`local`]: the `local` profile.
 //! - [`fleet`]: the fleet CSV; [`load`]: format detection and the file-reading wrapper.
 //! - [`whatif`]: proposed client changes (`--what-if`).

@@ -2,7 +2,7 @@
 //!
 //! A [`RegistrySnapshot`] is filled by the `.reg` parser ([`super::regfile`]), the
 //! `reg query` parser ([`super::regquery`]) or, on Windows, the live reader
-//! ([`super::windows`]); [`interpret`] turns it into a [`ClientProfile`]. The interpretation
+//! (`client::windows`, Windows only); [`interpret`] turns it into a [`ClientProfile`]. The interpretation
 //! is pure, so it is unit-tested on every OS.
 //!
 //! Values read (all under HKLM unless said otherwise):
