@@ -27,8 +27,8 @@ fn bad_targets_exit_2_naming_the_token() {
         (vec!["scan", "10.0.0.9-10.0.0.1"], "10.0.0.9-10.0.0.1"),
         (vec!["scan", "127.0.0.1", "-p", "0"], "0"),
         (
-            vec!["scan", "127.0.0.1", "--exclude", "1.2.3.4/99"],
-            "1.2.3.4/99",
+            vec!["scan", "127.0.0.1", "--exclude", "192.0.2.4/99"],
+            "192.0.2.4/99",
         ),
         (
             vec!["scan", "-i", "/nonexistent/targets.txt"],

@@ -103,7 +103,7 @@ fn cidr_blocks() {
         (ip("10.0.0.0"), ip("10.255.255.255"))
     );
     assert_eq!(
-        range_of("1.2.3.4/0"),
+        range_of("192.0.2.4/0"),
         (ip("0.0.0.0"), ip("255.255.255.255"))
     );
     let t = spec("10.0.0.0/24:3390");
@@ -187,8 +187,8 @@ fn rejects_bad_tokens_with_their_text() {
     for (token, needle) in [
         ("10.0.0.300", "not a valid IPv4 address"),
         ("10.1", "not a valid IPv4 address"),
-        ("1.2.3.4.5", "not a valid IPv4 address"),
-        ("010.0.0.1", "not a valid IPv4 address"),
+        ("192.0.2.4.5", "not a valid IPv4 address"),
+        ("192.0.02.1", "not a valid IPv4 address"),
         ("10.0.0.0/33", "longer than /32"),
         ("fd00::/129", "longer than /128"),
         ("10.0.0.0/", "prefix length"),
@@ -1329,7 +1329,7 @@ fn garbage(rng: &mut Rng) -> String {
         ":3389",
         "0x10",
         "::ffff:",
-        "1.2.3.4.5",
+        "192.0.2.4.5",
         "💥",
         "\\",
         "*",
