@@ -211,6 +211,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// `-o FILE` arguments with the format each extension names (`.csv`, `.json`, `.jsonl`).
+pub(crate) fn output_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>> {
+    paths
+        .iter()
+        .map(|path| {
+            let format = Format::from_path(path).with_context(|| {
+                format!(
+                    "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
+                    path.display()
+                )
+            })?;
+            Ok((path.clone(), format))
+        })
+        .collect()
+}
+
 /// Reads a target or exclusion file (`-` is standard input), naming it in errors.
 fn read_list(path: &Path) -> Result<(String, String)> {
     if path == Path::new("-") {
@@ -294,16 +310,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     let ports = target::parse_ports(&args.ports)?;
     let targets = TargetSet::new(specs, excludes, &ports, args.seed, args.shard)?;
 
-    let mut files = Vec::new();
-    for path in &args.output {
-        let format = Format::from_path(path).with_context(|| {
-            format!(
-                "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
-                path.display()
-            )
-        })?;
-        files.push((path.clone(), format));
-    }
+    let files = output_files(&args.output)?;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }

@@ -601,16 +601,7 @@ pub fn run_report(args: ReportArgs) -> ExitCode {
     let prepared = (|| -> Result<_> {
         let clients = resolve_clients(&args.compat.select, &builtin::default_profile_names())?;
         let hosts = read_saved(&args.input)?;
-        let mut files = Vec::new();
-        for path in &args.output {
-            let format = Format::from_path(path).with_context(|| {
-                format!(
-                    "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
-                    path.display()
-                )
-            })?;
-            files.push((path.clone(), format));
-        }
+        let files = super::output_files(&args.output)?;
         let outputs = Outputs::open(Some(args.format), &files)?;
         let run = CompatRun::open(
             clients,
