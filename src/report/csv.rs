@@ -303,6 +303,22 @@ fn cert_trusted(r: &HostReport) -> Option<bool> {
     Some(verdicts.iter().any(|v| v.as_str() == "trusted"))
 }
 
+/// A CSV writer with the spreadsheet contract of docs/output.md: a UTF-8 byte-order mark first
+/// when `bom` (files), every non-numeric field quoted, CRLF line ends. Shared by the host CSV
+/// and the matrix CSV.
+pub(crate) fn spreadsheet_writer<W: Write>(
+    mut out: W,
+    bom: bool,
+) -> std::io::Result<csv::Writer<W>> {
+    if bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
+    Ok(csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out))
+}
+
 /// Streams rows to `out`.
 pub struct CsvWriter<W: Write> {
     inner: csv::Writer<W>,
@@ -310,14 +326,8 @@ pub struct CsvWriter<W: Write> {
 
 impl<W: Write> CsvWriter<W> {
     /// Writes the header (after a UTF-8 byte-order mark when `bom`).
-    pub fn new(mut out: W, bom: bool) -> std::io::Result<Self> {
-        if bom {
-            out.write_all("\u{feff}".as_bytes())?;
-        }
-        let mut inner = csv::WriterBuilder::new()
-            .quote_style(csv::QuoteStyle::NonNumeric)
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
+    pub fn new(out: W, bom: bool) -> std::io::Result<Self> {
+        let mut inner = spreadsheet_writer(out, bom)?;
         inner.write_record(COLUMNS.iter().map(|c| c.name))?;
         Ok(Self { inner })
     }

@@ -116,14 +116,8 @@ pub struct MatrixWriter<W: Write> {
 
 impl<W: Write> MatrixWriter<W> {
     /// Writes the header (after a UTF-8 byte-order mark when `bom`).
-    pub fn new(mut out: W, bom: bool, clients: Vec<String>) -> std::io::Result<Self> {
-        if bom {
-            out.write_all("\u{feff}".as_bytes())?;
-        }
-        let mut inner = csv::WriterBuilder::new()
-            .quote_style(csv::QuoteStyle::NonNumeric)
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
+    pub fn new(out: W, bom: bool, clients: Vec<String>) -> std::io::Result<Self> {
+        let mut inner = super::csv::spreadsheet_writer(out, bom)?;
         let h: Vec<String> = header(&clients)
             .iter()
             .map(|c| sanitize::csv_cell(c).into_owned())
