@@ -714,46 +714,59 @@ impl TargetSet {
         }
     }
 
-    /// Appends to `out` the surviving pieces of block `prio - 1` as (port set, first address
-    /// offset, number of addresses): the segments of its classes' maps that it owns.
-    fn survivor_pieces(&self, block: &Block, prio: u32, out: &mut Vec<(u32, u64, u64)>) {
-        // (port set, class) pairs of the block.
-        let classes: Vec<(u32, u32)> = match block.ports {
-            Ports::Own(p) => vec![(ALL_PORTS, self.class(p))],
+    /// Calls `f(ports, slots, first, n, owned)` for every piece of `block`'s endpoints, per port
+    /// class: `n` addresses from offset `first` within the block, on the class's port set
+    /// `ports` ([`Run::ports`]) whose positions in the block's port list are `slots`; `owned`
+    /// says whether block `prio - 1` yields them (false: excluded, or a duplicate of an earlier
+    /// block). Together the pieces cover the block exactly once.
+    fn for_each_piece(
+        &self,
+        block: &Block,
+        prio: u32,
+        mut f: impl FnMut(u32, &[u64], u64, u64, bool),
+    ) {
+        // (port set, class, slots) of the block.
+        let classes: Vec<(u32, u32, &[u64])> = match block.ports {
+            Ports::Own(p) => vec![(ALL_PORTS, self.class(p), &[0])],
             Ports::Default => (0u32..)
                 .zip(&self.default_classes)
-                .map(|(k, (c, _))| (k, *c))
+                .map(|(k, (c, slots))| (k, *c, slots.as_slice()))
                 .collect(),
         };
-        match &block.kind {
-            BlockKind::Addr {
-                family,
-                start,
-                count,
-            } => {
-                let last = start.saturating_add(u128::from(count.saturating_sub(1)));
-                for (ports, class) in classes {
+        for (ports, class, slots) in classes {
+            match &block.kind {
+                BlockKind::Addr {
+                    family,
+                    start,
+                    count,
+                } => {
                     let Some(map) = self.map(*family, class) else {
                         continue;
                     };
+                    let last = start.saturating_add(u128::from(count.saturating_sub(1)));
                     map.for_each_within(*start, last, |lo, hi, p| {
-                        if p == prio {
-                            // Both fit u64: a block has at most 2^32 addresses.
-                            let first = u64::try_from(lo - start).unwrap_or(u64::MAX);
-                            let n = u64::try_from(hi - lo).unwrap_or(u64::MAX).saturating_add(1);
-                            out.push((ports, first, n));
-                        }
+                        // Both fit u64: a block has at most 2^32 addresses.
+                        let first = u64::try_from(lo - start).unwrap_or(u64::MAX);
+                        let n = u64::try_from(hi - lo).unwrap_or(u64::MAX).saturating_add(1);
+                        f(ports, slots, first, n, p == prio);
                     });
                 }
-            }
-            BlockKind::Name { id, excluded, .. } => {
-                for (ports, class) in classes {
-                    if !*excluded && self.name_first.get(&(*id, class)) == Some(&prio) {
-                        out.push((ports, 0, 1));
-                    }
+                BlockKind::Name { id, excluded, .. } => {
+                    let owned = !*excluded && self.name_first.get(&(*id, class)) == Some(&prio);
+                    f(ports, slots, 0, 1, owned);
                 }
             }
         }
+    }
+
+    /// Appends to `out` the surviving pieces of block `prio - 1` as (port set, first address
+    /// offset, number of addresses).
+    fn survivor_pieces(&self, block: &Block, prio: u32, out: &mut Vec<(u32, u64, u64)>) {
+        self.for_each_piece(block, prio, |ports, _, first, n, owned| {
+            if owned {
+                out.push((ports, first, n));
+            }
+        });
     }
 
     /// The survivor runs and the number of surviving endpoints, for [`Layout::Survivors`].
@@ -821,19 +834,6 @@ impl TargetSet {
         Some((runs, next))
     }
 
-    /// Calls `f(class, slots)` for each port class of `block` with the slots (indexes into the
-    /// block's port list) in that class.
-    fn for_each_class(&self, block: &Block, mut f: impl FnMut(u32, &[u64])) {
-        match block.ports {
-            Ports::Own(p) => f(self.class(p), &[0]),
-            Ports::Default => {
-                for (c, slots) in &self.default_classes {
-                    f(*c, slots);
-                }
-            }
-        }
-    }
-
     /// Calls `f(first, count, stride)` for arithmetic runs of indexes that are NOT yielded
     /// (duplicates of an earlier block, or excluded), covering all of them exactly once.
     fn for_each_skipped_run(&self, mut f: impl FnMut(u64, u64, u64)) {
@@ -842,45 +842,17 @@ impl TargetSet {
                 continue;
             };
             let nports = self.ports(block).len() as u64;
-            match &block.kind {
-                BlockKind::Addr {
-                    family,
-                    start,
-                    count,
-                } => {
-                    let last = start.saturating_add(u128::from(count.saturating_sub(1)));
-                    self.for_each_class(block, |class, slots| {
-                        let Some(map) = self.map(*family, class) else {
-                            return;
-                        };
-                        map.for_each_within(*start, last, |lo, hi, p| {
-                            if p == prio {
-                                return;
-                            }
-                            // Offsets fit u64: a block has at most 2^32 addresses.
-                            let first_addr = u64::try_from(lo - start).unwrap_or(u64::MAX);
-                            let n = u64::try_from(hi - lo).unwrap_or(u64::MAX).saturating_add(1);
-                            for &slot in slots {
-                                let first = base
-                                    .saturating_add(first_addr.saturating_mul(nports))
-                                    .saturating_add(slot);
-                                f(first, n, nports);
-                            }
-                        });
-                    });
+            self.for_each_piece(block, prio, |_, slots, first_addr, n, owned| {
+                if owned {
+                    return;
                 }
-                BlockKind::Name { id, excluded, .. } => {
-                    self.for_each_class(block, |class, slots| {
-                        let yielded =
-                            !*excluded && self.name_first.get(&(*id, class)) == Some(&prio);
-                        if !yielded {
-                            for &slot in slots {
-                                f(base.saturating_add(slot), 1, 1);
-                            }
-                        }
-                    });
+                for &slot in slots {
+                    let first = base
+                        .saturating_add(first_addr.saturating_mul(nports))
+                        .saturating_add(slot);
+                    f(first, n, nports);
                 }
-            }
+            });
         }
     }
 
