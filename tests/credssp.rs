@@ -21,9 +21,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
@@ -33,9 +30,11 @@ use credssp_server::{ReadError, Recording, provider, read_ts_request};
 
 use rdpsweep::analysis::credssp::{CredsspStage, analyse_credssp};
 use rdpsweep::probe::credssp::{CredsspObservation, EmulatedAttempt, first_leg};
+use rdpsweep::probe::tls::AcceptAnyCertificate;
 use rdpsweep::proto::ntlm::{ChallengeMessage, MessageType, NegotiateMessage, message_type};
 use rdpsweep::proto::tsrequest::{Frame, MAX_TS_REQUEST_LEN, TsRequest, frame_len};
 use rdpsweep::report::schema::OracleFix;
+use rustls::pki_types::ServerName;
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// This binary's loopback tag for the harness (`support::net::loopback`).
@@ -60,50 +59,16 @@ fn tls() -> Tls {
         .with_safe_default_protocol_versions()
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(
+            provider()
+                .signature_verification_algorithms
+                .supported_schemes(),
+        )))
         .with_no_client_auth();
     Tls {
         acceptor: server.acceptor,
         connector: TlsConnector::from(Arc::new(client)),
         public_key: server.public_key,
-    }
-}
-
-/// Test-only verifier: the scanner's own TLS stage judges certificates; here any will do.
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

@@ -181,9 +181,7 @@ impl TlsContext {
             Some(path) => Some(load_ca_file(path)?),
         };
 
-        let verifier = Arc::new(AcceptAnyCertificate {
-            schemes: offered_schemes(&provider),
-        });
+        let verifier = Arc::new(AcceptAnyCertificate::new(offered_schemes(&provider)));
         let mut rustls = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .dangerous()
@@ -369,8 +367,15 @@ fn offered_schemes(provider: &CryptoProvider) -> Vec<SignatureScheme> {
 /// scanner must see bad certificates, not abort on them. The chain is read afterwards from
 /// `peer_certificates()` and judged by [`TlsContext::judge_chain`].
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+pub struct AcceptAnyCertificate {
     schemes: Vec<SignatureScheme>,
+}
+
+impl AcceptAnyCertificate {
+    /// A verifier that announces `schemes` as the signature schemes it verifies.
+    pub fn new(schemes: Vec<SignatureScheme>) -> Self {
+        Self { schemes }
+    }
 }
 
 impl ServerCertVerifier for AcceptAnyCertificate {
