@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 pub use io::StageError;
@@ -137,6 +138,24 @@ fn exchange_deadline(deadline: Instant, host_timeout: Duration) -> Instant {
     deadline.min(Instant::now() + host_timeout / 4)
 }
 
+/// One new connection of the plan: waits for the `--rate` pacer, connects, and sends the X.224
+/// Connection Request for `kind` (the reply under the per-exchange deadline). An error is the
+/// failed connect; a negotiation failure is in the result.
+async fn negotiated_connection(
+    addr: SocketAddr,
+    kind: NegotiationKind,
+    opts: &ProbeOptions,
+    deadline: Instant,
+) -> Result<(TcpStream, NegotiationResult), StageError> {
+    if let Some(pacer) = &opts.pacer {
+        pacer.wait().await;
+    }
+    let mut stream = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await?;
+    let until = exchange_deadline(deadline, opts.host_timeout);
+    let result = negotiate(&mut stream, kind.requested(), None, until).await;
+    Ok((stream, result))
+}
+
 /// Whether TLS starts after this negotiation: the server selected SSL, HYBRID or HYBRID_EX
 /// (MS-RDPBCGR 5.4.5.1 / 5.4.5.2: the TLS handshake follows the Connection Confirm).
 fn selects_tls(result: &NegotiationResult) -> bool {
@@ -204,16 +223,9 @@ async fn emulated_leg(
     deadline: Instant,
 ) -> Result<credssp::CredsspObservation, credssp::CredsspFailure> {
     let setup = |detail: String| credssp::CredsspFailure::Setup { detail };
-    let mut stream = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline)
+    let (stream, result) = negotiated_connection(addr, NegotiationKind::Nla, opts, deadline)
         .await
         .map_err(|e| setup(format!("connect: {e}")))?;
-    let result = negotiate(
-        &mut stream,
-        NegotiationKind::Nla.requested(),
-        None,
-        exchange_deadline(deadline, opts.host_timeout),
-    )
-    .await;
     if !selects_credssp(&result) {
         return Err(setup(no_credssp_reason(&result)));
     }
@@ -257,13 +269,10 @@ pub async fn probe_endpoint(
     }
 
     for kind in plan {
-        if let Some(pacer) = &opts.pacer {
-            pacer.wait().await;
-        }
-        let connected = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await;
+        let opened = negotiated_connection(addr, kind, opts, deadline).await;
         obs.connections += 1;
-        let mut stream = match connected {
-            Ok(stream) => stream,
+        let (stream, result) = match opened {
+            Ok(opened) => opened,
             Err(e) if obs.negotiations.is_empty() => {
                 obs.connect_error = Some(e);
                 break;
@@ -276,8 +285,6 @@ pub async fn probe_endpoint(
                 continue;
             }
         };
-        let until = exchange_deadline(deadline, opts.host_timeout);
-        let result = negotiate(&mut stream, kind.requested(), None, until).await;
         let first_is_rdp = matches!(result, NegotiationResult::Confirm(_));
         let tls_follows = selects_tls(&result);
         // CredSSP follows TLS on the mstsc-like connection when the server selected it.
@@ -324,25 +331,15 @@ pub async fn probe_endpoint(
             if Instant::now() >= deadline {
                 break;
             }
-            if let Some(pacer) = &opts.pacer {
-                pacer.wait().await;
-            }
             obs.connections += 1;
-            let mut stream =
-                match io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await {
-                    Ok(s) => s,
+            let (stream, result) =
+                match negotiated_connection(addr, NegotiationKind::Nla, opts, deadline).await {
+                    Ok(opened) => opened,
                     Err(e) => {
                         stage.extra_failed(extra, e.to_string());
                         continue;
                     }
                 };
-            let result = negotiate(
-                &mut stream,
-                NegotiationKind::Nla.requested(),
-                None,
-                exchange_deadline(deadline, opts.host_timeout),
-            )
-            .await;
             if selects_tls(&result) {
                 let credssp_follows = selects_credssp(&result) && obs.credssp.is_none();
                 let until = exchange_deadline(deadline, opts.host_timeout);
@@ -370,9 +367,6 @@ pub async fn probe_endpoint(
                     detail: "the endpoint's --timeout was used up".to_owned(),
                 })
             } else {
-                if let Some(pacer) = &opts.pacer {
-                    pacer.wait().await;
-                }
                 obs.connections += 1;
                 emulated_leg(
                     addr,
