@@ -2,6 +2,7 @@
 //! sent, and the documented exit codes.
 
 pub mod clients;
+pub mod trust;
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -14,9 +15,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::analysis::AnalysisOptions;
+use crate::observe::tls::TlsVersionMode;
 use crate::probe::ProbeOptions;
 use crate::probe::pace::Pacer;
-use crate::probe::tls::{TlsContext, TlsOptions, TlsVersionMode};
+use crate::probe::tls::TlsContext;
 use crate::report::output::{Format, Outputs};
 use crate::report::summary::ScanMeta;
 use crate::scan::{self, Resolve, ScanConfig};
@@ -334,11 +336,12 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         &args.compat.select,
         &crate::client::builtin::default_profile_names(),
     )?;
-    let tls = TlsContext::new(&TlsOptions {
+    let tls = TlsContext::new()?;
+    let (trust_stores, warnings) = trust::load_trust_stores(&trust::TrustOptions {
         ca_file: args.ca_file.clone(),
-        ..TlsOptions::default()
+        ..trust::TrustOptions::default()
     })?;
-    for warning in &tls.platform_warnings {
+    for warning in &warnings {
         tracing::warn!("platform trust store: {warning}");
     }
     let config = ScanConfig {
@@ -354,6 +357,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         },
         analysis: AnalysisOptions {
             cert_expiry_warn_days: args.cert_expiry_warn,
+            trust: trust_stores,
         },
         concurrency: args.concurrency,
         resolve: args.resolve,

@@ -22,10 +22,13 @@ pub mod analysis;
 pub mod cli;
 pub mod client;
 pub mod compat;
+pub mod observe;
 pub mod probe;
 pub mod proto;
 pub mod report;
 pub mod scan;
 pub mod target;
+#[cfg(test)]
+mod test_certs;
 #[cfg(test)]
 mod test_fixtures;

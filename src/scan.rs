@@ -126,7 +126,7 @@ async fn probe_one(
     let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
-        if !obs.connect_error.as_ref().is_some_and(StageError::is_local) {
+        if !obs.connect_error().is_some_and(StageError::is_local) {
             break;
         }
         shared.local_errors.fetch_add(1, Ordering::Relaxed);

@@ -28,7 +28,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use credssp_server::{ReadError, Recording, provider, read_ts_request};
 
-use rdpsweep::analysis::credssp::{CredsspStage, analyse_credssp};
+use rdpsweep::analysis::credssp::{CredsspLeg, analyse_credssp};
 use rdpsweep::probe::credssp::{CredsspObservation, EmulatedAttempt, first_leg};
 use rdpsweep::probe::tls::AcceptAnyCertificate;
 use rdpsweep::proto::ntlm::{ChallengeMessage, MessageType, NegotiateMessage, message_type};
@@ -229,7 +229,7 @@ async fn sspi_server_versions_give_the_right_verdict() {
 
         let now = time::OffsetDateTime::now_utc();
         let result = Ok(obs);
-        let a = analyse_credssp(CredsspStage::Ran(&result), &[], now);
+        let a = analyse_credssp(&CredsspLeg::Ran(&result), &[], now);
         assert_eq!(a.credssp.version, Some(server_version));
         assert_eq!(a.credssp.cve_2018_0886, fix, "version {server_version}");
         let unpatched = a
@@ -280,7 +280,7 @@ async fn sspi_server_answers_its_own_version_to_every_client_version() {
     let (main, _) = against_sspi(3, 6).await;
     let main = Ok(main);
     let a = analyse_credssp(
-        CredsspStage::Ran(&main),
+        &CredsspLeg::Ran(&main),
         &attempts,
         time::OffsetDateTime::now_utc(),
     );
@@ -455,7 +455,7 @@ fn ironrdp_acceptor_answers_version_6_and_gets_only_a_negotiate() {
 
         let result = Ok(obs);
         let a = analyse_credssp(
-            CredsspStage::Ran(&result),
+            &CredsspLeg::Ran(&result),
             &[],
             time::OffsetDateTime::now_utc(),
         );
@@ -541,7 +541,7 @@ async fn freerdp_shadow_nla_version_and_identity() {
         });
     }
     let now = time::OffsetDateTime::now_utc();
-    let a = analyse_credssp(CredsspStage::Ran(&main), &emulated, now);
+    let a = analyse_credssp(&CredsspLeg::Ran(&main), &emulated, now);
     assert_eq!(a.credssp.version, Some(6));
     assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
     assert_eq!(a.credssp.error_code, None);

@@ -1442,8 +1442,7 @@ fn one_probe_of_a_10_mb_certificate_stays_within_its_heap_cap() {
     let listeners = stages::start(vec![("huge", St::Tls(Tm::HugeCertificate))]);
     let huge = listeners.get("huge").expect("listener").clone();
     // The per-scan TLS context (trust stores) is built once per scan, outside the measure.
-    let tls = rdpsweep::probe::tls::TlsContext::new(&rdpsweep::probe::tls::TlsOptions::default())
-        .expect("TLS context");
+    let tls = rdpsweep::probe::tls::TlsContext::new().expect("TLS context");
     let (report, peak) = probe_measuring_heap("huge", huge.port, Some(tls));
     assert_eq!(report.status, Status::Rdp, "{report:#?}");
     assert!(

@@ -1,5 +1,5 @@
 //! CredSSP verdict and NTLM host identity (pure): observations from
-//! [`crate::probe::credssp::first_leg`] in, [`CredsspReport`], [`NtlmReport`] and findings out.
+//! `crate::probe::credssp::first_leg` in, [`CredsspReport`], [`NtlmReport`] and findings out.
 //!
 //! The CVE-2018-0886 verdict follows MS-CSSP 2.2.1: TSRequest versions 5 and 6 carry the fix
 //! (`clientNonce` and the SHA-256 binding hash), versions 2, 3 and 4 predate it. A server answers
@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::analysis::findings::{Finding, Severity, ids};
 use crate::analysis::os;
-use crate::probe::credssp::{CredsspFailure, CredsspObservation, EmulatedAttempt};
+pub use crate::observe::CredsspLeg;
+use crate::observe::credssp::{CredsspObservation, EmulatedAttempt};
 use crate::proto::ntlm::{AvId, ChallengeMessage};
 use crate::report::schema::{CredsspReport, EmulatedCredssp, NtlmReport, OracleFix};
 
@@ -20,16 +21,6 @@ pub const CLOCK_SKEW_LIMIT_S: i64 = 300;
 
 /// The first build that ships with the CredSSP fix in its release media (Windows 10 1803).
 const FIRST_BUILD_WITH_FIX: u16 = 17134;
-
-/// What happened at the CredSSP stage of the main probe.
-#[derive(Debug, Clone, Copy)]
-pub enum CredsspStage<'a> {
-    /// The stage did not run; the text says why (e.g. "the server did not select CredSSP",
-    /// "TLS failed: ...").
-    NotRun(&'a str),
-    /// The first leg ran.
-    Ran(&'a Result<CredsspObservation, CredsspFailure>),
-}
 
 /// The CredSSP and NTLM sections of a host report, and their findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +34,7 @@ pub struct CredsspAnalysis {
 /// Builds the CredSSP verdict, the NTLM identity and their findings. `now` is the scanner's
 /// clock, for the clock skew and end-of-support checks.
 pub fn analyse_credssp(
-    stage: CredsspStage<'_>,
+    stage: &CredsspLeg<'_>,
     emulated: &[EmulatedAttempt],
     now: OffsetDateTime,
 ) -> CredsspAnalysis {
@@ -56,15 +47,19 @@ pub fn analyse_credssp(
     // The observation the verdict rests on: the main probe, else the first emulated probe that
     // got an answer (the server sends its own version whatever the client advertised).
     let main = match stage {
-        CredsspStage::NotRun(why) => {
+        CredsspLeg::NotProbed => {
+            notes.push("CredSSP not probed".to_owned());
+            None
+        }
+        CredsspLeg::NotReached(why) => {
             notes.push(format!("CredSSP not probed: {why}"));
             None
         }
-        CredsspStage::Ran(Err(failure)) => {
+        CredsspLeg::Ran(Err(failure)) => {
             notes.push(format!("CredSSP first leg failed: {failure}"));
             None
         }
-        CredsspStage::Ran(Ok(obs)) => Some(obs),
+        CredsspLeg::Ran(Ok(obs)) => Some(obs),
     };
     let source = main.or_else(|| {
         let fallback = emulated.iter().find_map(|a| a.outcome.as_ref().ok())?;
@@ -274,6 +269,7 @@ fn ntlm_report(obs: &CredsspObservation, now: OffsetDateTime) -> (NtlmReport, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::credssp::CredsspFailure;
     use crate::proto::ntlm::NegotiateFlags;
     use crate::proto::tsrequest::{NtStatus, TsRequest};
     use crate::test_fixtures::hex;
@@ -284,14 +280,12 @@ mod tests {
             "../../fixtures/windows-server-2019-tsrequest-challenge.hex"
         ));
         let server = TsRequest::decode(&bytes).expect("decode");
-        let challenge = ChallengeMessage::decode(&server.nego_tokens[0]).map_err(|e| e.to_string());
-        CredsspObservation {
+        CredsspObservation::new(
             client_version,
             server,
-            reply_len: bytes.len(),
-            challenge: Some(challenge),
-            token_note: None,
-        }
+            bytes.len(),
+            std::time::Duration::ZERO,
+        )
     }
 
     fn with_version(version: u32) -> CredsspObservation {
@@ -310,7 +304,7 @@ mod tests {
     fn windows_server_2019_capture() {
         let obs = Ok(server_2019(6));
         let a = analyse_credssp(
-            CredsspStage::Ran(&obs),
+            &CredsspLeg::Ran(&obs),
             &[],
             CAPTURE_TIME + time::Duration::seconds(10),
         );
@@ -348,7 +342,7 @@ mod tests {
             (7, OracleFix::Fixed),
         ] {
             let obs = Ok(with_version(version));
-            let a = analyse_credssp(CredsspStage::Ran(&obs), &[], CAPTURE_TIME);
+            let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
             assert_eq!(a.credssp.cve_2018_0886, fix, "version {version}");
             assert_eq!(
                 ids_of(&a).contains(&ids::CREDSSP_ORACLE_UNPATCHED),
@@ -360,7 +354,7 @@ mod tests {
         }
         // Build 17763 ships the fix: an old version from it is called out.
         let obs = Ok(with_version(3));
-        let a = analyse_credssp(CredsspStage::Ran(&obs), &[], CAPTURE_TIME);
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert!(
             a.credssp
                 .note
@@ -374,7 +368,7 @@ mod tests {
     #[test]
     fn unknown_with_reasons() {
         let a = analyse_credssp(
-            CredsspStage::NotRun("the server did not select CredSSP"),
+            &CredsspLeg::NotReached("the server did not select CredSSP".to_owned()),
             &[],
             CAPTURE_TIME,
         );
@@ -388,7 +382,7 @@ mod tests {
         let failed = Err(CredsspFailure::Reset {
             phase: "waiting for the server's TSRequest",
         });
-        let a = analyse_credssp(CredsspStage::Ran(&failed), &[], CAPTURE_TIME);
+        let a = analyse_credssp(&CredsspLeg::Ran(&failed), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Unknown);
         assert_eq!(
             a.credssp.note.as_deref(),
@@ -406,7 +400,7 @@ mod tests {
         obs.server.error_code = Some(NtStatus(0xC000_006D));
         obs.challenge = None;
         let obs = Ok(obs);
-        let a = analyse_credssp(CredsspStage::Ran(&obs), &[], CAPTURE_TIME);
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.error_code.as_deref(), Some("0xC000006D"));
         assert_eq!(
             a.credssp.error_name.as_deref(),
@@ -420,7 +414,7 @@ mod tests {
         let mut obs = server_2019(6);
         obs.challenge = Some(Err("not an NTLM message".to_owned()));
         let obs = Ok(obs);
-        let a = analyse_credssp(CredsspStage::Ran(&obs), &[], CAPTURE_TIME);
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
         assert!(
             a.ntlm
@@ -442,7 +436,7 @@ mod tests {
             (86_400, true),
         ] {
             let now = CAPTURE_TIME - time::Duration::seconds(offset);
-            let a = analyse_credssp(CredsspStage::Ran(&obs), &[], now);
+            let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], now);
             assert_eq!(a.ntlm.as_ref().and_then(|n| n.clock_skew_s), Some(offset));
             assert_eq!(
                 ids_of(&a).contains(&ids::CLOCK_SKEW),
@@ -455,22 +449,14 @@ mod tests {
     #[test]
     fn end_of_support_uses_now() {
         let obs = Ok(server_2019(6));
-        let a = analyse_credssp(
-            CredsspStage::Ran(&obs),
-            &[],
-            datetime!(2029-01-10 00:00 UTC),
-        );
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-10 00:00 UTC));
         let f = a
             .findings
             .iter()
             .find(|f| f.id == ids::OS_END_OF_SUPPORT)
             .expect("eos");
         assert!(f.message.contains("since 2029-01-09"), "{}", f.message);
-        let a = analyse_credssp(
-            CredsspStage::Ran(&obs),
-            &[],
-            datetime!(2029-01-09 12:00 UTC),
-        );
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-09 12:00 UTC));
         assert!(!ids_of(&a).contains(&ids::OS_END_OF_SUPPORT));
 
         // FreeRDP reports 6.1.7601: Windows 7 SP1 / Server 2008 R2, out of support since 2020.
@@ -485,11 +471,7 @@ mod tests {
             c.flags = NegotiateFlags(c.flags.0);
         }
         let obs = Ok(obs);
-        let a = analyse_credssp(
-            CredsspStage::Ran(&obs),
-            &[],
-            datetime!(2025-01-01 00:00 UTC),
-        );
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2025-01-01 00:00 UTC));
         assert_eq!(
             a.ntlm.as_ref().and_then(|n| n.os_name.as_deref()),
             Some("Windows 7 SP1 / Server 2008 R2 SP1")
@@ -501,40 +483,45 @@ mod tests {
     #[test]
     fn analyse_fills_credssp_and_ntlm_sections() {
         use crate::analysis::{AnalysisOptions, analyse};
-        use crate::probe::negotiate::NegotiationResult;
-        use crate::probe::{Negotiation, NegotiationKind, Observation};
+        use crate::observe::tls::{HandshakeFailure, HandshakeFailureKind, TlsStack};
+        use crate::observe::{Connection, NegotiationKind, NegotiationResult, Observation};
+        use crate::observe::{Purpose, Upgrade};
         use crate::proto::x224::{ConnectionConfirm, NegFlags, Protocols};
         use crate::report::schema::HostReport;
 
-        let confirm = Negotiation {
-            kind: NegotiationKind::Nla,
-            result: NegotiationResult::Confirm(ConnectionConfirm::Response {
+        let mut obs = Observation::new(None, false);
+        obs.connections.push(Connection {
+            purpose: Purpose::Negotiation,
+            request: NegotiationKind::Nla,
+            answer: Ok(NegotiationResult::Confirm(ConnectionConfirm::Response {
                 flags: NegFlags(0),
                 selected: Protocols::HYBRID,
-            }),
-        };
-        let mut obs = Observation {
-            negotiations: vec![confirm],
-            connections: 1,
-            ..Observation::default()
-        };
+            })),
+            upgrade: None,
+            credssp: None,
+        });
         let fresh = || HostReport::new("h".into(), None, 3389);
         let now = CAPTURE_TIME.unix_timestamp();
-        // The stage not run at all (no CredSSP facts): no section.
+        // The stage not run at all (no TLS stage): no section.
         let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
         assert_eq!(r.credssp, None);
         assert_eq!(r.ntlm, None);
-        // Skipped with a reason: an `unknown` section saying why.
-        obs.credssp_skipped = Some("TLS failed: handshake failure".into());
+        // Not reached (the TLS handshake failed): an `unknown` section saying why.
+        obs.tls_stage = true;
+        obs.connections[0].upgrade = Some(Upgrade::Handshake(Err(HandshakeFailure {
+            stack: TlsStack::Rustls,
+            kind: HandshakeFailureKind::Other,
+            message: "handshake failure".into(),
+        })));
         let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
         let c = r.credssp.expect("credssp");
         assert_eq!(c.cve_2018_0886, OracleFix::Unknown);
         assert_eq!(
             c.note.as_deref(),
-            Some("CredSSP not probed: TLS failed: handshake failure")
+            Some("CredSSP not probed: the TLS handshake failed")
         );
         // A version 3 answer: section, identity and the finding.
-        obs.credssp = Some(Ok(with_version(3)));
+        obs.connections[0].credssp = Some(Ok(with_version(3)));
         let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
         assert_eq!(
             r.credssp.expect("credssp").cve_2018_0886,
@@ -612,7 +599,7 @@ mod tests {
             phase: "waiting for the server's TSRequest",
             received: 0,
         });
-        let a = analyse_credssp(CredsspStage::Ran(&failed), &emulated, CAPTURE_TIME);
+        let a = analyse_credssp(&CredsspLeg::Ran(&failed), &emulated, CAPTURE_TIME);
         assert_eq!(a.credssp.version, Some(6));
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
         assert!(

@@ -7,9 +7,10 @@ pub mod findings;
 pub mod os;
 pub mod security;
 pub mod tls;
+pub mod trust;
 
-use crate::probe::negotiate::NegotiationResult;
-use crate::probe::{Observation, StageError};
+use crate::observe::tls::TlsEvidence;
+use crate::observe::{NegotiationResult, Observation, StageError};
 use crate::report::schema::{ErrorInfo, HostReport, Stage, Status};
 
 /// Options of the analysis that come from the command line.
@@ -17,28 +18,31 @@ use crate::report::schema::{ErrorInfo, HostReport, Stage, Status};
 pub struct AnalysisOptions {
     /// `cert-expiring-soon` threshold.
     pub cert_expiry_warn_days: i64,
+    /// The stores certificate chains are judged against (loaded once per scan).
+    pub trust: trust::TrustStores,
 }
 
 impl Default for AnalysisOptions {
     fn default() -> Self {
         Self {
             cert_expiry_warn_days: 30,
+            trust: trust::TrustStores::default(),
         }
     }
 }
 
-/// Turns one endpoint's observation into its report. `now_unix` is the scanner's clock
-/// (seconds since 1970) at analysis time.
+/// Turns one endpoint's observation into its report. `now_unix` is the scan's clock (seconds
+/// since 1970): one instant for every verdict of the scan.
 pub fn analyse(
     mut report: HostReport,
     obs: &Observation,
     now_unix: i64,
     opts: &AnalysisOptions,
 ) -> HostReport {
-    report.connections = obs.connections;
+    report.connections = obs.connection_count();
     report.elapsed_ms = u64::try_from(obs.elapsed.as_millis()).unwrap_or(u64::MAX);
 
-    if let Some(e) = &obs.connect_error {
+    if let Some(e) = obs.connect_error() {
         report.status = match e {
             StageError::Refused => Status::Closed,
             StageError::Timeout(_) => Status::Filtered,
@@ -53,7 +57,8 @@ pub fn analyse(
         return report;
     }
 
-    match obs.negotiations.first().map(|n| &n.result) {
+    let negotiations = obs.negotiations();
+    match negotiations.first().map(|n| &n.result) {
         Some(NegotiationResult::Confirm(_)) => report.status = Status::Rdp,
         Some(NegotiationResult::NotRdp { detail }) => {
             report.status = Status::NotRdp;
@@ -81,18 +86,24 @@ pub fn analyse(
         }
     }
 
-    let (security, findings) = security::security(&obs.negotiations);
+    let (security, findings) = security::security(&negotiations);
     report.security = security;
     report.findings.extend(findings);
 
-    if let Some(evidence) = &obs.tls {
-        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let evidence = TlsEvidence::from_log(&obs.connections);
+    if let Some(evidence) = &evidence {
         let cert_opts = cert::CertOptions {
             expiry_warn_days: opts.cert_expiry_warn_days,
         };
+        let trust = evidence
+            .chain()
+            .map(|chain| opts.trust.judge_chain(chain, unix_time(now_unix)))
+            .unwrap_or_default();
         let (tls, findings) = tls::tls_report(
             evidence,
+            &trust,
             obs.server_name.as_deref(),
             report.ip,
             now,
@@ -102,16 +113,15 @@ pub fn analyse(
         report.findings.extend(findings);
     }
 
-    if let Some(stage) = credssp_stage(obs) {
-        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let a = credssp::analyse_credssp(stage, &obs.credssp_emulated, now);
+    let leg = obs.credssp();
+    if leg != crate::observe::CredsspLeg::NotProbed {
+        let a = credssp::analyse_credssp(&leg, &obs.emulated_credssp(), now);
         report.credssp = Some(a.credssp);
         report.findings.extend(a.findings);
         // The certificate checked against the host's own (NTLM) DNS name too.
         if let (Some(ntlm), Some(leaf)) = (
             &a.ntlm,
-            obs.tls
+            evidence
                 .as_ref()
                 .and_then(|t| t.chain())
                 .and_then(|c| c.first()),
@@ -125,15 +135,8 @@ pub fn analyse(
     report
 }
 
-/// What the probe did at the CredSSP stage; `None` when it says nothing (stage not part of
-/// this probe), so the report has no `credssp` section.
-fn credssp_stage(obs: &Observation) -> Option<credssp::CredsspStage<'_>> {
-    match (&obs.credssp, &obs.credssp_skipped) {
-        (Some(result), _) => Some(credssp::CredsspStage::Ran(result)),
-        (None, Some(why)) => Some(credssp::CredsspStage::NotRun(why)),
-        (None, None) if !obs.credssp_emulated.is_empty() => Some(credssp::CredsspStage::NotRun(
-            "the main probe did not reach CredSSP",
-        )),
-        (None, None) => None,
-    }
+/// `now_unix` as the time type webpki takes (the epoch for times before it).
+fn unix_time(now_unix: i64) -> rustls::pki_types::UnixTime {
+    let secs = u64::try_from(now_unix).unwrap_or(0);
+    rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
 }

@@ -4,8 +4,7 @@
 //! not select).
 
 use super::findings::{Finding, Severity, ids};
-use crate::probe::negotiate::NegotiationResult;
-use crate::probe::{Negotiation, NegotiationKind};
+use crate::observe::{Negotiation, NegotiationKind, NegotiationResult};
 use crate::proto::x224::{ConnectionConfirm, NegFailure, Protocols};
 use crate::report::schema::{NegotiationProbe, NlaVerdict, Security};
 
@@ -237,7 +236,7 @@ fn with_layer_findings(sec: &Security, mut findings: Vec<Finding>) -> Vec<Findin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::StageError;
+    use crate::observe::StageError;
     use crate::proto::x224::NegFlags;
 
     fn selected(p: Protocols) -> NegotiationResult {

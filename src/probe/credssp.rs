@@ -5,65 +5,17 @@
 //! the NTLM CHALLENGE inside, and stops. It never sends an NTLM AUTHENTICATE message, a
 //! `pubKeyAuth`, an `authInfo`, or any credential: there is no code path that could.
 
-use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use crate::proto::ntlm::{ChallengeMessage, NegotiateMessage, SIGNATURE};
-use crate::proto::tsrequest::{Frame, MAX_TS_REQUEST_LEN, TsRequest, TsRequestError, frame_len};
-
-/// The TSRequest version rdpsweep advertises unless asked otherwise (MS-CSSP 2.2.1: the latest).
-pub const DEFAULT_CLIENT_VERSION: u32 = 6;
-
-/// What the first leg saw: the server's TSRequest and the NTLM CHALLENGE inside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredsspObservation {
-    /// The version this probe advertised.
-    pub client_version: u32,
-    /// The server's decoded TSRequest (its `version` is the server's CredSSP version).
-    pub server: TsRequest,
-    /// Size of the server's TSRequest on the wire, in bytes.
-    pub reply_len: usize,
-    /// The CHALLENGE from the first negoToken: `None` when the reply had no negoToken,
-    /// `Some(Err(text))` when the token was not a parsable CHALLENGE.
-    pub challenge: Option<Result<ChallengeMessage, String>>,
-    /// How the CHALLENGE was found when it was not the whole token (e.g. inside SPNEGO).
-    pub token_note: Option<String>,
-}
-
-/// One extra first leg advertising another client version (`--credssp-versions`), on its own
-/// connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmulatedAttempt {
-    pub client_version: u32,
-    pub outcome: Result<CredsspObservation, CredsspFailure>,
-}
-
-/// Why the first leg produced no observation. Messages say what happened and when.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CredsspFailure {
-    #[error("timeout while {phase} ({received} bytes received)")]
-    Timeout {
-        phase: &'static str,
-        received: usize,
-    },
-    #[error("connection closed by the server while {phase} ({received} bytes received)")]
-    Closed {
-        phase: &'static str,
-        received: usize,
-    },
-    #[error("connection reset by the server while {phase}")]
-    Reset { phase: &'static str },
-    #[error("I/O error while {phase}: {detail}")]
-    Io { phase: &'static str, detail: String },
-    #[error("malformed TSRequest: {0}")]
-    Malformed(TsRequestError),
-    #[error("could not build the client TSRequest: {0}")]
-    Encode(TsRequestError),
-    /// An emulated-version probe never reached CredSSP (connect, negotiation or TLS failed).
-    #[error("no CredSSP session: {detail}")]
-    Setup { detail: String },
-}
+use super::io::{PduError, ReadAhead, StageError, TsRequestHint, read_pdu};
+pub use crate::observe::credssp::{
+    CredsspFailure, CredsspObservation, DEFAULT_CLIENT_VERSION, EmulatedAttempt,
+};
+use crate::proto::ntlm::NegotiateMessage;
+use crate::proto::tsrequest::{MAX_TS_REQUEST_LEN, TsRequest};
 
 const SENDING: &str = "sending the TSRequest";
 const WAITING: &str = "waiting for the server's TSRequest";
@@ -97,96 +49,43 @@ pub async fn first_leg<S: AsyncRead + AsyncWrite + Unpin>(
     }
 
     let mut buf = Vec::new();
-    let read = timeout_at(deadline, read_one_tsrequest(stream, &mut buf)).await;
+    let hint = TsRequestHint {
+        max: MAX_TS_REQUEST_LEN,
+    };
+    let read = read_pdu(
+        stream,
+        &mut buf,
+        &hint,
+        MAX_TS_REQUEST_LEN,
+        ReadAhead::Exact,
+        deadline,
+    )
+    .await;
     let phase = if buf.is_empty() { WAITING } else { READING };
+    let received = buf.len();
     match read {
-        Err(_) => {
-            return Err(CredsspFailure::Timeout {
-                phase,
-                received: buf.len(),
+        Ok(_) => {}
+        Err(PduError::Frame(e)) => return Err(CredsspFailure::Malformed(e)),
+        Err(PduError::Stage(e)) => {
+            return Err(match e {
+                StageError::Timeout(_) => CredsspFailure::Timeout { phase, received },
+                StageError::Closed { .. } => CredsspFailure::Closed { phase, received },
+                StageError::Reset => CredsspFailure::Reset { phase },
+                other => CredsspFailure::Io {
+                    phase,
+                    detail: other.to_string(),
+                },
             });
         }
-        Ok(Err(ReadError::Io(e))) => return Err(io_failure(&e, phase, buf.len())),
-        Ok(Err(ReadError::Frame(e))) => return Err(CredsspFailure::Malformed(e)),
-        Ok(Ok(())) => {}
     }
 
     let server = TsRequest::decode(&buf).map_err(CredsspFailure::Malformed)?;
-    let (challenge, token_note) = match server.nego_tokens.first() {
-        None => (None, None),
-        Some(token) => {
-            let (c, note) = find_challenge(token);
-            (Some(c), note)
-        }
-    };
-    Ok(CredsspObservation {
+    Ok(CredsspObservation::new(
         client_version,
-        reply_len: buf.len(),
         server,
-        challenge,
-        token_note,
-    })
-}
-
-/// Parses the CHALLENGE in a negoToken: the whole token when it is a raw NTLM message (what
-/// Windows answers to a raw NEGOTIATE), else the first NTLM signature inside it (a server that
-/// wraps its answer in SPNEGO `negTokenResp`).
-fn find_challenge(token: &[u8]) -> (Result<ChallengeMessage, String>, Option<String>) {
-    if token.starts_with(SIGNATURE) {
-        return (
-            ChallengeMessage::decode(token).map_err(|e| e.to_string()),
-            None,
-        );
-    }
-    let at = token.windows(SIGNATURE.len()).position(|w| w == SIGNATURE);
-    match at.and_then(|i| token.get(i..).map(|t| (i, t))) {
-        Some((i, inner)) => (
-            ChallengeMessage::decode(inner).map_err(|e| e.to_string()),
-            Some(format!(
-                "NTLM message found at offset {i} inside a wrapped (SPNEGO?) negoToken"
-            )),
-        ),
-        None => {
-            let head: Vec<String> = token.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            (
-                Err(format!(
-                    "negoToken of {} bytes holds no NTLM message (starts {})",
-                    token.len(),
-                    head.join(" ")
-                )),
-                None,
-            )
-        }
-    }
-}
-
-enum ReadError {
-    Io(std::io::Error),
-    Frame(TsRequestError),
-}
-
-/// Reads exactly one DER TLV (no byte more) into `buf`, refusing more than
-/// [`MAX_TS_REQUEST_LEN`] bytes.
-async fn read_one_tsrequest<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    buf: &mut Vec<u8>,
-) -> Result<(), ReadError> {
-    loop {
-        let need = match frame_len(buf, MAX_TS_REQUEST_LEN).map_err(ReadError::Frame)? {
-            Frame::Complete(_) => return Ok(()),
-            Frame::NeedMore(n) => n,
-        };
-        buf.reserve(need);
-        let limit = u64::try_from(need).unwrap_or(u64::MAX);
-        let n = (&mut *stream)
-            .take(limit)
-            .read_buf(buf)
-            .await
-            .map_err(ReadError::Io)?;
-        if n == 0 {
-            return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-    }
+        buf.len(),
+        Duration::ZERO,
+    ))
 }
 
 fn io_failure(e: &std::io::Error, phase: &'static str, received: usize) -> CredsspFailure {
@@ -209,9 +108,10 @@ fn io_failure(e: &std::io::Error, phase: &'static str, received: usize) -> Creds
 mod tests {
     use super::*;
     use crate::proto::ntlm::MessageType;
+    use crate::proto::tsrequest::TsRequestError;
     use crate::test_fixtures::hex;
     use std::time::Duration;
-    use tokio::io::duplex;
+    use tokio::io::{AsyncReadExt, duplex};
 
     fn deadline() -> Instant {
         Instant::now() + Duration::from_secs(5)
@@ -220,8 +120,21 @@ mod tests {
     /// Reads the client's TSRequest from the other end of a duplex pipe.
     async fn read_client(server: &mut tokio::io::DuplexStream) -> TsRequest {
         let mut buf = Vec::new();
-        match read_one_tsrequest(server, &mut buf).await {
-            Ok(()) => {}
+        let hint = TsRequestHint {
+            max: MAX_TS_REQUEST_LEN,
+        };
+        let far = Instant::now() + Duration::from_secs(5);
+        match read_pdu(
+            server,
+            &mut buf,
+            &hint,
+            MAX_TS_REQUEST_LEN,
+            ReadAhead::Exact,
+            far,
+        )
+        .await
+        {
+            Ok(_) => {}
             Err(_) => panic!("client request unreadable"),
         }
         TsRequest::decode(&buf).expect("client request decodes")
@@ -392,32 +305,5 @@ mod tests {
                 received: 2
             })
         );
-    }
-
-    #[test]
-    fn spnego_wrapped_and_foreign_tokens() {
-        let reply = hex(include_str!(
-            "../../fixtures/windows-server-2019-tsrequest-challenge.hex"
-        ));
-        let ntlm = TsRequest::decode(&reply)
-            .expect("decode")
-            .nego_tokens
-            .remove(0);
-        let mut wrapped = vec![
-            0xa1, 0x81, 0xff, 0x30, 0x81, 0xfc, 0xa2, 0x81, 0xc9, 0x04, 0x81, 0xc6,
-        ];
-        wrapped.extend(&ntlm);
-        let (c, note) = find_challenge(&wrapped);
-        assert_eq!(
-            c.expect("challenge").target_name.as_deref(),
-            Some("fv-az41-637")
-        );
-        assert!(note.expect("note").contains("offset 12"));
-        let (c, note) = find_challenge(&[0x60, 0x01, 0x02]);
-        assert_eq!(
-            c,
-            Err("negoToken of 3 bytes holds no NTLM message (starts 60 01 02)".to_owned())
-        );
-        assert_eq!(note, None);
     }
 }

@@ -4,20 +4,9 @@
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use super::io::{StageError, read_frame};
-use crate::proto::x224::{self, ConnectionConfirm, MAX_CONFIRM_LEN, Protocols, X224Error};
-
-/// What one negotiation exchange produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NegotiationResult {
-    /// A Connection Confirm: the peer speaks RDP.
-    Confirm(ConnectionConfirm),
-    /// The peer answered with bytes that are not an X.224 Connection Confirm; `detail` says
-    /// why and shows the start of what came back.
-    NotRdp { detail: String },
-    /// No answer (timeout, reset, close, local failure).
-    Failed(StageError),
-}
+use super::io::{PduError, ReadAhead, StageError, TpktHint, read_pdu};
+pub use crate::observe::NegotiationResult;
+use crate::proto::x224::{self, MAX_CONFIRM_LEN, Protocols, X224Error};
 
 /// Sends a Connection Request for `requested` and reads the Connection Confirm.
 pub async fn negotiate<S>(
@@ -36,9 +25,14 @@ where
         Ok(Ok(())) => {}
     }
     let mut buf = Vec::with_capacity(32);
-    let framed = read_frame(stream, &mut buf, MAX_CONFIRM_LEN, deadline, |b| {
-        x224::frame_len(b).map_err(|e| e.to_string())
-    })
+    let framed = read_pdu(
+        stream,
+        &mut buf,
+        &TpktHint,
+        MAX_CONFIRM_LEN,
+        ReadAhead::UpToCap,
+        deadline,
+    )
     .await;
     match framed {
         Ok(len) => match x224::decode_confirm(buf.get(..len).unwrap_or_default()) {
@@ -46,15 +40,14 @@ where
             Err(e) => not_rdp(&e, &buf),
         },
         // Framing refused the first bytes: whatever answered is not TPKT.
-        Err(StageError::Protocol(_)) => match x224::frame_len(&buf) {
-            Err(e) => not_rdp(&e, &buf),
-            Ok(_) => NegotiationResult::Failed(StageError::Protocol("framing failed".into())),
-        },
+        Err(PduError::Frame(e)) => not_rdp(&e, &buf),
         // Bytes arrived but the peer went away or stalled before a full TPKT packet.
-        Err(StageError::Closed { after }) if after > 0 && x224::frame_len(&buf).is_err() => {
+        Err(PduError::Stage(StageError::Closed { after }))
+            if after > 0 && x224::frame_len(&buf).is_err() =>
+        {
             not_rdp(&X224Error::NotTpkt(buf.first().copied().unwrap_or(0)), &buf)
         }
-        Err(e) => NegotiationResult::Failed(e),
+        Err(PduError::Stage(e)) => NegotiationResult::Failed(e),
     }
 }
 
@@ -85,6 +78,7 @@ pub fn preview(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::x224::ConnectionConfirm;
     use std::time::Duration;
     use tokio::io::AsyncReadExt;
 

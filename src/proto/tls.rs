@@ -683,6 +683,36 @@ pub fn parse_certificate_list(body: &[u8]) -> Result<Vec<Vec<u8>>, TlsParseError
     Ok(certs)
 }
 
+/// The length of the TLS record (header included) that starts `buf`: `Ok(None)` while fewer
+/// than [`RECORD_HEADER_LEN`] bytes are there. Refuses what is not a TLS record (an unknown
+/// content type, a version whose major byte is not 3) and fragments over [`MAX_RECORD_LEN`]
+/// (RFC 5246 6.2.1), before anything is read for them.
+pub fn record_len(buf: &[u8]) -> Result<Option<usize>, TlsParseError> {
+    let Some(&[typ, v0, v1, l0, l1]) = buf.get(..RECORD_HEADER_LEN) else {
+        return Ok(None);
+    };
+    let content_type = ContentType(typ);
+    let version = u16::from_be_bytes([v0, v1]);
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    let known_type = matches!(
+        content_type,
+        ContentType::CHANGE_CIPHER_SPEC
+            | ContentType::ALERT
+            | ContentType::HANDSHAKE
+            | ContentType::APPLICATION_DATA
+    );
+    if !known_type || version >> 8 != 3 {
+        return Err(TlsParseError::NotTls {
+            content_type: content_type.0,
+            version,
+        });
+    }
+    if len > MAX_RECORD_LEN {
+        return Err(TlsParseError::RecordTooLarge { len });
+    }
+    Ok(Some(RECORD_HEADER_LEN + len))
+}
+
 /// What the server sent in its first flight, as far as it was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerFlight {
@@ -759,33 +789,21 @@ impl ServerFlightReader {
         let mut consumed = 0;
         let result = loop {
             let rest = self.pending.get(consumed..).unwrap_or_default();
-            let Some(&[typ, v0, v1, l0, l1]) = rest.get(..RECORD_HEADER_LEN) else {
+            let record = match record_len(rest) {
+                Ok(Some(record)) => record,
+                Ok(None) => break Ok(FlightStatus::NeedMore),
+                Err(e) => break Err(e),
+            };
+            let (Some(&[typ, v0, v1, ..]), Some(fragment)) = (
+                rest.get(..RECORD_HEADER_LEN),
+                rest.get(RECORD_HEADER_LEN..record),
+            ) else {
                 break Ok(FlightStatus::NeedMore);
             };
             let content_type = ContentType(typ);
             let version = u16::from_be_bytes([v0, v1]);
-            let len = usize::from(u16::from_be_bytes([l0, l1]));
-            let known_type = matches!(
-                content_type,
-                ContentType::CHANGE_CIPHER_SPEC
-                    | ContentType::ALERT
-                    | ContentType::HANDSHAKE
-                    | ContentType::APPLICATION_DATA
-            );
-            if !known_type || version >> 8 != 3 {
-                break Err(TlsParseError::NotTls {
-                    content_type: content_type.0,
-                    version,
-                });
-            }
-            if len > MAX_RECORD_LEN {
-                break Err(TlsParseError::RecordTooLarge { len });
-            }
-            let Some(fragment) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
-                break Ok(FlightStatus::NeedMore);
-            };
             let fragment = fragment.to_vec();
-            consumed += RECORD_HEADER_LEN + len;
+            consumed += record;
             self.flight
                 .record_version
                 .get_or_insert(ProtocolVersion(version));
