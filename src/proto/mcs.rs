@@ -1246,7 +1246,9 @@ fn decode_rsa_key(blob: &[u8], anomalies: &mut Vec<String>) -> Option<RsaPublicK
     let modulus = modulus.get(..key_len).unwrap_or(modulus);
     let modulus_bits = modulus.iter().rposition(|&b| b != 0).map_or(0, |top| {
         let top_byte = modulus.get(top).copied().unwrap_or(0);
-        u32::try_from(top * 8).unwrap_or(u32::MAX) + (8 - top_byte.leading_zeros())
+        u32::try_from(top * 8)
+            .unwrap_or(u32::MAX)
+            .saturating_add(8 - top_byte.leading_zeros())
     });
     if modulus_bits != bit_len {
         anomalies.push(format!(
