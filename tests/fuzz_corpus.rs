@@ -65,6 +65,7 @@ fn every_fuzz_target_is_replayed() {
         "ntlm",
         "client_state",
         "client_fleet",
+        "mcs_response",
     ];
     for (name, _) in fuzz::TARGETS {
         assert!(
@@ -132,4 +133,9 @@ fn client_state() {
 #[test]
 fn client_fleet() {
     replay("client_fleet");
+}
+
+#[test]
+fn mcs_response() {
+    replay("mcs_response");
 }

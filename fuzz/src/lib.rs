@@ -14,6 +14,7 @@
 use rdpsweep::analysis::cert;
 use rdpsweep::client::{fleet, load, whatif};
 use rdpsweep::probe::negotiate::preview;
+use rdpsweep::proto::mcs::{self, MAX_CONNECT_RESPONSE_LEN, ServerCertificate};
 use rdpsweep::proto::ntlm::{self, ChallengeMessage, NegotiateMessage, TargetInfo};
 use rdpsweep::proto::tls::{self, FlightStatus, MAX_FLIGHT_LEN, ServerFlightReader, ServerHello};
 use rdpsweep::proto::tsrequest::{self, Frame, MAX_TS_REQUEST_LEN, TsRequest};
@@ -40,6 +41,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("ntlm", ntlm),
     ("client_state", client_state),
     ("client_fleet", client_fleet),
+    ("mcs_response", mcs_response),
 ];
 
 /// TPKT framing and X.224 Connection Confirm / RDP_NEG decoding (MS-RDPBCGR 2.2.1.2), as
@@ -280,4 +282,76 @@ pub fn client_fleet(data: &[u8]) {
     if let Ok(changes) = whatif::parse_what_if(&text) {
         let _ = whatif::describe(&changes);
     }
+}
+
+/// The server's MCS Connect Response (`proto::mcs`): framing, then decoding of the frame as the
+/// probe applies them, and decoding of the raw input. A framed length is within
+/// `8..=MAX_CONNECT_RESPONSE_LEN`; a decoded response never holds more bytes (certificates,
+/// unknown blocks, channel ids) or more anomaly lines than the input has bytes; every name
+/// accessor works; each X.509 certificate goes through the `certificate` entry point.
+pub fn mcs_response(data: &[u8]) {
+    if let Ok(Some(len)) = mcs::frame_len(data) {
+        assert!(
+            (8..=MAX_CONNECT_RESPONSE_LEN).contains(&len),
+            "frame_len let {len} through"
+        );
+        if let Some(packet) = data.get(..len) {
+            check_mcs_response(packet);
+        }
+    }
+    check_mcs_response(data);
+}
+
+fn check_mcs_response(data: &[u8]) {
+    let Ok(r) = mcs::decode_connect_response(data) else {
+        return;
+    };
+    let _ = r.result.name();
+    let mut held: usize = r.unknown_blocks.iter().map(|b| b.data.len()).sum();
+    if let Some(core) = r.core {
+        let _ = core.version.name();
+        let _ = core.client_requested_protocols.map(|p| p.names());
+        let _ = core.early_capability_flags.map(|f| f.names());
+    }
+    if let Some(net) = &r.network {
+        held += net.channel_ids.len() * 2;
+    }
+    if let Some(sec) = &r.security {
+        let _ = sec.encryption_level.name();
+        let _ = sec.encryption_method.names();
+        let _ = sec.encryption_method.selected_name();
+        if let Some(cert) = &sec.certificate {
+            let _ = cert.temporary();
+            match cert {
+                ServerCertificate::X509(chain) => {
+                    for der in &chain.certificates {
+                        held += der.len();
+                        certificate(der);
+                    }
+                }
+                ServerCertificate::Proprietary(p) => {
+                    let _ = p.signature_present();
+                    assert!(
+                        p.signature_len <= data.len(),
+                        "signature of {}",
+                        p.signature_len
+                    );
+                }
+                ServerCertificate::Unknown { len, .. } => {
+                    assert!(*len <= data.len(), "unknown certificate of {len}");
+                }
+            }
+        }
+    }
+    assert!(
+        held <= data.len(),
+        "{held} bytes held from {} in",
+        data.len()
+    );
+    assert!(
+        r.anomalies.len() <= data.len(),
+        "{} anomalies from {} bytes",
+        r.anomalies.len(),
+        data.len()
+    );
 }
