@@ -16,6 +16,9 @@ use crate::report::sanitize::{csv_cell, escape_controls};
 /// and new values on their own lines below it.
 const LINE_WIDTH: usize = 100;
 
+/// Split lines are word-wrapped at this width (a 120-column terminal, less a margin).
+const WRAP_WIDTH: usize = 118;
+
 /// A value as text (unescaped): `none` for nothing, lists as `[a, b]`, objects as JSON.
 pub(super) fn value_text(v: &Value) -> String {
     match v {
@@ -38,6 +41,27 @@ fn target_suffix(target: &str, ip: Option<std::net::IpAddr>) -> String {
         None => String::new(), // the endpoint text is already target:port
         Some(_) => format!(" ({target})"),
     }
+}
+
+/// Writes `text` escaped, word-wrapped at [`WRAP_WIDTH`] columns: the first line after
+/// `indent` spaces, the others after two more. A single word wider than that stays whole.
+fn wrapped<W: Write>(out: &mut W, indent: usize, text: &str) -> io::Result<()> {
+    let text = escape_controls(text);
+    let mut line = " ".repeat(indent);
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.width() + 1 + word.width() > WRAP_WIDTH {
+            writeln!(out, "{line}")?;
+            line = " ".repeat(indent + 2);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    writeln!(out, "{line}")
 }
 
 fn plural(n: usize) -> &'static str {
@@ -71,7 +95,7 @@ fn write_refs<W: Write>(out: &mut W, title: &str, refs: &[EndpointRef]) -> io::R
             writeln!(out, "{}", escape_controls(&one))?;
         } else {
             writeln!(out, "{}", escape_controls(&head))?;
-            writeln!(out, "      {}", escape_controls(&summary))?;
+            wrapped(out, 6, &summary)?;
         }
     }
     writeln!(out)
@@ -89,8 +113,8 @@ fn write_change<W: Write>(out: &mut W, c: &Change) -> io::Result<()> {
             "{}",
             escape_controls(&format!("    {} ({})", c.path, c.direction.as_str()))
         )?;
-        writeln!(out, "      old: {}", escape_controls(&old))?;
-        writeln!(out, "      new: {}", escape_controls(&new))
+        wrapped(out, 6, &format!("old: {old}"))?;
+        wrapped(out, 6, &format!("new: {new}"))
     }
 }
 
@@ -198,12 +222,13 @@ pub const CSV_COLUMNS: &[&str] = &[
     "summary",
 ];
 
-/// A value as a CSV cell: empty for nothing, lists joined with `;` (as in the scan CSV), TLS
-/// versions as `TLS1.2`, and any other text a spreadsheet would read as a number (`1.0`,
-/// `007`) behind the visible `'` that docs/output.md uses for formulas.
+/// A value as a CSV cell: empty for nothing, booleans as `yes`/`no`, lists joined with `;`
+/// (as in the scan CSV), TLS versions as `TLS1.2`, and any other text a spreadsheet would read
+/// as a number (`1.0`, `007`) behind the visible `'` that docs/output.md uses for formulas.
 fn csv_value(path: &str, v: &Value) -> String {
     let text = match v {
         Value::Null => String::new(),
+        Value::Bool(b) => yes_no(*b).into(),
         Value::String(s) if path == "tls.version" => tls_text(s),
         Value::Array(a) if path == "tls.versions" => a
             .iter()
@@ -216,6 +241,7 @@ fn csv_value(path: &str, v: &Value) -> String {
             .iter()
             .map(|x| match x {
                 Value::String(s) => s.clone(),
+                Value::Bool(b) => yes_no(*b).into(),
                 other => other.to_string(),
             })
             .collect::<Vec<_>>()
@@ -224,6 +250,10 @@ fn csv_value(path: &str, v: &Value) -> String {
         other => other.to_string(),
     };
     csv_cell(&text).into_owned()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
 }
 
 /// `1.2` → `TLS1.2`, `ssl3` → `SSL3.0`, unknown (`0x0305`) as is: the scan CSV's form.
