@@ -309,6 +309,9 @@ fn direction(rule: Rule, o: &Value, n: &Value) -> Direction {
 
 impl<'a> Walker<'a> {
     fn ignored(&self, path: &Path) -> bool {
+        if self.ctx.ignore.is_empty() {
+            return false;
+        }
         let (text, pattern) = (path.text(), path.pattern());
         self.ctx.ignore.iter().any(|prefix| {
             [&text, &pattern].iter().any(|p| {
@@ -351,11 +354,16 @@ impl<'a> Walker<'a> {
         let name = match &seg {
             Seg::Field(f) | Seg::Key(f) => f.clone(),
         };
+        let o = old.get(&name).unwrap_or(&NULL);
+        let n = new.get(&name).unwrap_or(&NULL);
+        // Equal values hold no change under any rule (custom rules that read the parents only
+        // list what differs in their own field): skip the subtree.
+        if o == n {
+            return;
+        }
         path.0.push(seg);
         if !self.ignored(path) {
             let rule = rule_for(&path.pattern(), path.last_field());
-            let o = old.get(&name).unwrap_or(&NULL);
-            let n = new.get(&name).unwrap_or(&NULL);
             self.apply(path, rule, o, n, old, new);
         }
         path.0.pop();
