@@ -9,7 +9,7 @@
 //!
 //! A [`HostReport`] is compared as its serde JSON form (`serde_json::to_value`), the same form
 //! a saved scan has on disk, by a walker that looks each path up in a small rule table
-//! ([`rules`]): known fields get specific rules (ordered verdicts, protocol flags, trust
+//! (`rules.rs`): known fields get specific rules (ordered verdicts, protocol flags, trust
 //! verdicts, findings keyed by id, compatibility cells per client, volatile fields), and every
 //! other field gets the default rule (any difference is `changed`, objects are compared field
 //! by field). The schema grows while scans pile up (`server.implementation`,
@@ -128,6 +128,14 @@ pub struct EndpointRef {
 }
 
 impl EndpointRef {
+    /// Something answered at this endpoint: any status but `closed` and `filtered`. An
+    /// endpoint only in one scan where nothing answered is a change of the target list, not
+    /// a host that appeared or vanished: the table counts it without listing it, and
+    /// `--fail-on added|removed` ignores it (the machine formats keep it).
+    pub fn answered(&self) -> bool {
+        !matches!(self.status, Status::Closed | Status::Filtered)
+    }
+
     fn of(r: &HostReport) -> Self {
         let rdp = r.status == Status::Rdp;
         Self {
@@ -235,6 +243,9 @@ pub struct DiffSummary {
     pub new_endpoints: usize,
     pub added: usize,
     pub removed: usize,
+    /// Of `added` and `removed`: endpoints where nothing answered (`closed`, `filtered`).
+    pub added_closed_or_filtered: usize,
+    pub removed_closed_or_filtered: usize,
     /// Endpoints with at least one change.
     pub changed: usize,
     /// Endpoints in both scans without a change.
@@ -267,6 +278,8 @@ impl ScanDiff {
             new_endpoints: self.new_endpoints,
             added: self.added.len(),
             removed: self.removed.len(),
+            added_closed_or_filtered: self.added.iter().filter(|e| !e.answered()).count(),
+            removed_closed_or_filtered: self.removed.iter().filter(|e| !e.answered()).count(),
             changed: self.changed.len(),
             unchanged: matched.saturating_sub(self.changed.len()),
             endpoints,
@@ -277,12 +290,22 @@ impl ScanDiff {
 }
 
 impl DiffSummary {
-    /// `3 added, 1 removed, 5 changed: 2 regressed, 2 improved, 1 changed; 12 unchanged`.
+    /// `3 added, 1 removed, 5 changed: 2 regressed, 2 improved, 1 changed; 12 unchanged`
+    /// (`250 added (248 closed or filtered)` when nothing answered at some of them).
     pub fn count_line(&self) -> String {
+        let quiet = |n: usize| {
+            if n > 0 {
+                format!(" ({n} closed or filtered)")
+            } else {
+                String::new()
+            }
+        };
         format!(
-            "{} added, {} removed, {} changed: {} regressed, {} improved, {} changed; {} unchanged",
+            "{} added{}, {} removed{}, {} changed: {} regressed, {} improved, {} changed; {} unchanged",
             self.added,
+            quiet(self.added_closed_or_filtered),
             self.removed,
+            quiet(self.removed_closed_or_filtered),
             self.changed,
             self.endpoints.regressed,
             self.endpoints.improved,
@@ -384,9 +407,9 @@ pub enum DiffFailOn {
     Regressed,
     /// An endpoint with any change, of any direction.
     Changed,
-    /// An endpoint only in the new scan.
+    /// An endpoint only in the new scan, where something answered (not closed or filtered).
     Added,
-    /// An endpoint only in the old scan.
+    /// An endpoint only in the old scan, where something answered (not closed or filtered).
     Removed,
 }
 
@@ -443,8 +466,18 @@ pub fn reached(diff: &ScanDiff, fail_on: &[DiffFailOn]) -> Vec<String> {
                     format!("{}{first}{more}", e.endpoint)
                 })
                 .collect(),
-            DiffFailOn::Added => diff.added.iter().map(ref_reason).collect(),
-            DiffFailOn::Removed => diff.removed.iter().map(ref_reason).collect(),
+            DiffFailOn::Added => diff
+                .added
+                .iter()
+                .filter(|e| e.answered())
+                .map(ref_reason)
+                .collect(),
+            DiffFailOn::Removed => diff
+                .removed
+                .iter()
+                .filter(|e| e.answered())
+                .map(ref_reason)
+                .collect(),
         };
         let total = hits.len();
         for h in hits.into_iter().take(MAX_REASONS) {

@@ -912,7 +912,8 @@ fn endpoint_direction_is_the_worst_and_the_summary_counts_endpoints() {
 fn fail_on_conditions() {
     let old = scan();
     let mut new = scan();
-    new.retain(|h| !h.target.starts_with("127.70.6."));
+    // The HTTP listener (not_rdp) and the closed port left the target list.
+    new.retain(|h| !h.target.starts_with("127.70.5.") && !h.target.starts_with("127.70.6."));
     for h in &mut new {
         if h.target.starts_with("127.70.0.") {
             h.security.nla = NlaVerdict::Supported;
@@ -932,16 +933,16 @@ fn fail_on_conditions() {
     assert_eq!(
         reached(&d, &[F::Removed, F::Changed]),
         vec![
-            "removed: 127.70.6.15:34915 (closed)",
+            "removed: 127.70.5.15:46789 (not_rdp)",
             "changed: 127.70.0.15:46171: security.nla: required → supported",
             "changed: 127.70.1.15:43987: tls.cipher: TLS_AES_256_GCM_SHA384 → x\\x1b[2J",
         ]
     );
 
-    // Many endpoints: the first few, then a count.
-    let many: Vec<HostReport> = (1..=8)
+    // Many endpoints: the first few, then a count; closed ones do not count.
+    let many: Vec<HostReport> = (1..=10)
         .map(|i| {
-            let mut h = host(6);
+            let mut h = if i <= 8 { host(1) } else { host(6) };
             h.ip = Some(format!("127.70.20.{i}").parse().unwrap());
             h
         })
@@ -949,8 +950,37 @@ fn fail_on_conditions() {
     let d = diff(&[], &many, &DiffOptions::default());
     let got = reached(&d, &[F::Added]);
     assert_eq!(got.len(), MAX_REASONS + 1);
-    assert_eq!(got[0], "added: 127.70.20.1:34915 (closed)");
+    assert_eq!(got[0], "added: 127.70.20.1:43987 (rdp)");
     assert_eq!(got[MAX_REASONS], "added: ... and 3 more endpoints");
+}
+
+#[test]
+fn closed_or_filtered_endpoints_in_one_scan_are_counted_not_listed() {
+    let mut closed = host(6);
+    let mut filtered = host(6);
+    filtered.ip = Some("127.70.6.16".parse().unwrap());
+    filtered.status = Status::Filtered;
+    let added = vec![closed.clone(), filtered, host(1)];
+    closed.ip = Some("127.70.6.99".parse().unwrap());
+    let d = diff(&[closed], &added, &DiffOptions::default());
+    assert_eq!((d.added.len(), d.removed.len()), (3, 1));
+    assert_eq!(
+        reached(&d, &[DiffFailOn::Added, DiffFailOn::Removed]),
+        vec!["added: 127.70.1.15:43987 (rdp)"]
+    );
+    let mut table = Vec::new();
+    write_table(&mut table, &d).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    assert_eq!(
+        table,
+        "Added: 3 endpoints (2 closed or filtered, not listed)\n\
+         \x20 127.70.1.15:43987  rdp  nla not_supported; findings: nla-not-required (medium)\n\
+         \n\
+         Removed: 1 endpoint (1 closed or filtered, not listed)\n\
+         \n\
+         3 added (2 closed or filtered), 1 removed (1 closed or filtered), 0 changed: \
+         0 regressed, 0 improved, 0 changed; 0 unchanged\n"
+    );
 }
 
 #[test]

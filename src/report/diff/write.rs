@@ -68,17 +68,24 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// The endpoints where something answered, one per line; the others only counted.
 fn write_refs<W: Write>(out: &mut W, title: &str, refs: &[EndpointRef]) -> io::Result<()> {
     if refs.is_empty() {
         return Ok(());
     }
+    let quiet = refs.iter().filter(|e| !e.answered()).count();
+    let note = if quiet > 0 {
+        format!(" ({quiet} closed or filtered, not listed)")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{title}: {} endpoint{}",
+        "{title}: {} endpoint{}{note}",
         refs.len(),
         plural(refs.len())
     )?;
-    for e in refs {
+    for e in refs.iter().filter(|e| e.answered()) {
         let head = format!(
             "  {}{}  {}",
             e.endpoint,
