@@ -2,6 +2,7 @@
 //! never compute verdicts; they render what `analysis` and `compat` decided.
 
 pub mod csv;
+pub mod diff;
 pub mod matrix;
 pub mod output;
 pub mod sanitize;
