@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use rdpsweep::client::load::{StateArg, load_client_states, load_fleet, parse_state_arg};
-use rdpsweep::client::profile::{
-    CertPolicy, ClientProfile, OraclePolicy, OracleSetting, TlsVersion, Tristate,
-};
+use rdpsweep::client::profile::{CertPolicy, ClientProfile, OraclePolicy, OracleSetting, Tristate};
 use rdpsweep::compat::evaluate;
+use rdpsweep::proto::tls::ProtocolVersion as TlsVersion;
+use rdpsweep::report::schema::TlsStack;
 use rdpsweep::report::schema::{
     CertificateReport, CredsspReport, HostReport, NlaVerdict, OracleFix, Outcome, Status,
     TlsReport, TrustReport,
@@ -61,8 +61,8 @@ fn combined_export_with_build_ubr_and_schannel() {
         p.effective_policy(),
         Some(OraclePolicy::ForceUpdatedClients)
     );
-    assert_eq!(p.tls.get(TlsVersion::Tls10), Tristate::No);
-    assert_eq!(p.tls.get(TlsVersion::Tls12), Tristate::Yes);
+    assert_eq!(p.tls.get(TlsVersion::TLS1_0), Tristate::No);
+    assert_eq!(p.tls.get(TlsVersion::TLS1_2), Tristate::Yes);
 }
 
 #[test]
@@ -134,7 +134,10 @@ fn toml_profile() {
         Some(OraclePolicy::ForceUpdatedClients)
     );
     assert_eq!(p.cert_policy, CertPolicy::Strict);
-    assert_eq!(p.tls.enabled(), vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert_eq!(
+        p.tls.enabled(),
+        vec![TlsVersion::TLS1_2, TlsVersion::TLS1_3]
+    );
 }
 
 #[test]
@@ -215,10 +218,10 @@ fn why_cant_this_laptop_connect() {
     h.security.protocols.rdp = Some(false);
     h.security.nla = NlaVerdict::Required;
     h.tls = Some(TlsReport {
-        version: Some("1.2".into()),
-        versions: vec!["1.2".into()],
-        versions_probed: vec!["1.0".into(), "1.1".into(), "1.2".into(), "1.3".into()],
-        stack: Some("rustls".into()),
+        version: Some(TlsVersion::TLS1_2),
+        versions: vec![TlsVersion::TLS1_2],
+        versions_probed: TlsVersion::TLS.to_vec(),
+        stack: Some(TlsStack::Rustls),
         certificate: Some(CertificateReport::default()),
         trust: Some(TrustReport {
             platform: Some("trusted".into()),

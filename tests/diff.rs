@@ -10,6 +10,7 @@
 
 mod support;
 
+use rdpsweep::report::schema::{CipherSuite, ProtocolVersion, TlsStack};
 use std::path::PathBuf;
 
 use rdpsweep::analysis::findings::{Finding, Severity};
@@ -132,10 +133,10 @@ fn week() -> (Vec<HostReport>, Vec<HostReport>) {
     {
         let h = on(&mut today, 2);
         let t = h.tls.as_mut().expect("tls section");
-        t.version = Some("1.3".into());
-        t.cipher = Some("TLS_AES_256_GCM_SHA384".into());
-        t.stack = Some("rustls".into());
-        t.versions = vec!["1.2".into(), "1.3".into()];
+        t.version = Some(ProtocolVersion::TLS1_3);
+        t.cipher = CipherSuite::from_name("TLS_AES_256_GCM_SHA384");
+        t.stack = Some(TlsStack::Rustls);
+        t.versions = vec![ProtocolVersion::TLS1_2, ProtocolVersion::TLS1_3];
         h.findings.retain(|f| f.id != "tls-deprecated-version");
     }
     // 127.70.3.x: still answers, but the TLS handshake now fails: regressed.

@@ -71,9 +71,9 @@ pub fn tls_report(
     let mut findings = Vec::new();
 
     if let Some(h) = &evidence.handshake {
-        report.version = Some(h.version.to_string());
-        report.cipher = Some(h.cipher.to_string());
-        report.stack = Some(h.stack.as_str().to_owned());
+        report.version = Some(h.version);
+        report.cipher = Some(h.cipher);
+        report.stack = Some(h.stack);
     } else if !evidence.failures.is_empty() {
         let messages: Vec<String> = evidence
             .failures
@@ -87,9 +87,9 @@ pub fn tls_report(
     report.versions = known
         .iter()
         .filter(|(_, ok)| **ok)
-        .map(|(v, _)| v.to_string())
+        .map(|(v, _)| *v)
         .collect();
-    report.versions_probed = known.keys().map(ToString::to_string).collect();
+    report.versions_probed = known.keys().copied().collect();
     let deprecated: Vec<String> = known
         .iter()
         .filter(|(v, ok)| **ok && v.is_deprecated())
@@ -182,7 +182,7 @@ mod tests {
         HandshakeFailure, HandshakeFailureKind, TlsObservation, TlsStack, VersionOutcome,
         VersionProbe,
     };
-    use crate::proto::tls::{CipherSuite, ProtocolVersion as V};
+    use crate::proto::tls::{CipherSuite, ProtocolVersion, ProtocolVersion as V};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
@@ -244,10 +244,10 @@ mod tests {
             NOW,
             &CertOptions::default(),
         );
-        assert_eq!(r.version.as_deref(), Some("1.0"));
-        assert_eq!(r.stack.as_deref(), Some("openssl"));
-        assert_eq!(r.versions, vec!["1.0"]);
-        assert_eq!(r.versions_probed, vec!["1.0", "1.1", "1.2", "1.3"]);
+        assert_eq!(r.version, Some(V::TLS1_0));
+        assert_eq!(r.stack, Some(TlsStack::Openssl));
+        assert_eq!(r.versions, vec![V::TLS1_0]);
+        assert_eq!(r.versions_probed, ProtocolVersion::TLS);
         assert_eq!(
             ids_of(&f),
             vec![
@@ -293,7 +293,7 @@ mod tests {
         );
         assert!(f.is_empty(), "{f:?}");
         assert_eq!(
-            r.cipher.as_deref(),
+            r.cipher.map(|c| c.to_string()).as_deref(),
             Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
         );
         assert_eq!(r.chain.len(), 1);
@@ -378,8 +378,8 @@ mod tests {
         assert_eq!(r.version, None);
         assert_eq!(r.stack, None);
         assert_eq!(r.error.as_deref(), Some("rustls: v; openssl: o"));
-        assert_eq!(r.versions, vec!["1.0"]);
-        assert_eq!(r.versions_probed, vec!["1.0", "1.1", "1.2", "1.3"]);
+        assert_eq!(r.versions, vec![V::TLS1_0]);
+        assert_eq!(r.versions_probed, ProtocolVersion::TLS);
         assert_eq!(
             r.certificate.as_ref().unwrap().subject_cn.as_deref(),
             Some("cn-only.example.test")

@@ -398,7 +398,7 @@ fn tristate(t: Tristate) -> &'static str {
 pub fn describe_profile(p: &ClientProfile) -> String {
     use crate::report::sanitize::escape_controls;
     let mut s = String::new();
-    let tls = |list: Vec<crate::client::profile::TlsVersion>| {
+    let tls = |list: Vec<crate::proto::tls::ProtocolVersion>| {
         if list.is_empty() {
             "-".to_owned()
         } else {

@@ -11,7 +11,8 @@
 //! (say `patched = yes|no` in a profile or fleet file instead). Builds after 17134 (1809 and
 //! later, Server 2019/2022/2025, Windows 11) shipped with the fix and the Mitigated default.
 
-use super::profile::{OraclePolicy, TlsSupport, TlsVersion, Tristate};
+use super::profile::{OraclePolicy, TlsSupport, Tristate};
+use crate::proto::tls::ProtocolVersion;
 
 /// The decision for one build/UBR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +219,7 @@ pub fn windows_default_tls(build: u32) -> (TlsSupport, String) {
     use Tristate::*;
     let mut t = TlsSupport::unknown();
     let mut set = |states: [Tristate; 4]| {
-        for (v, s) in TlsVersion::ALL.into_iter().zip(states) {
+        for (v, s) in ProtocolVersion::TLS.into_iter().zip(states) {
             t.set(v, s);
         }
     };
@@ -323,13 +324,17 @@ mod tests {
     #[test]
     fn default_tls_by_build() {
         let (t, _) = windows_default_tls(7601);
-        assert_eq!(t.get(TlsVersion::Tls10), Tristate::Yes);
-        assert_eq!(t.get(TlsVersion::Tls12), Tristate::Unknown);
+        assert_eq!(t.get(ProtocolVersion::TLS1_0), Tristate::Yes);
+        assert_eq!(t.get(ProtocolVersion::TLS1_2), Tristate::Unknown);
         let (t, _) = windows_default_tls(19045);
         assert_eq!(
             t.enabled(),
-            vec![TlsVersion::Tls10, TlsVersion::Tls11, TlsVersion::Tls12]
+            vec![
+                ProtocolVersion::TLS1_0,
+                ProtocolVersion::TLS1_1,
+                ProtocolVersion::TLS1_2
+            ]
         );
-        assert_eq!(t.get(TlsVersion::Tls13), Tristate::No);
+        assert_eq!(t.get(ProtocolVersion::TLS1_3), Tristate::No);
     }
 }

@@ -13,8 +13,9 @@
 
 use super::profile::{
     CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    TlsVersion, Tristate,
+    Tristate,
 };
+use crate::proto::tls::ProtocolVersion;
 
 /// The default of `--client-profile`.
 pub const DEFAULT_PROFILES: &str = "local,patched-mitigated,unpatched";
@@ -41,7 +42,11 @@ fn windows10(name: &str, note: &str) -> ClientProfile {
         allow_encryption_oracle: OracleSetting::Absent,
         oracle_default: Some(OraclePolicy::Mitigated),
         nla: Tristate::Yes,
-        tls: TlsSupport::only(&[TlsVersion::Tls10, TlsVersion::Tls11, TlsVersion::Tls12]),
+        tls: TlsSupport::only(&[
+            ProtocolVersion::TLS1_0,
+            ProtocolVersion::TLS1_1,
+            ProtocolVersion::TLS1_2,
+        ]),
         tls_ciphers: CipherPolicy::Any,
         cert_policy: CertPolicy::Warn,
         standard_rdp_security: Tristate::Yes,
@@ -90,7 +95,7 @@ pub fn builtin(name: &str) -> Option<ClientProfile> {
                 name,
                 "hardened Windows client: TLS 1.2+ with ECDHE+AEAD suites only, refuses servers it cannot authenticate, no Standard RDP Security",
             );
-            p.tls = TlsSupport::only(&[TlsVersion::Tls12, TlsVersion::Tls13]);
+            p.tls = TlsSupport::only(&[ProtocolVersion::TLS1_2, ProtocolVersion::TLS1_3]);
             p.tls_ciphers = CipherPolicy::EcdheAead;
             p.cert_policy = CertPolicy::Strict;
             p.standard_rdp_security = Tristate::No;
@@ -128,7 +133,7 @@ mod tests {
         assert_eq!(eff("patched-vulnerable"), Some(OraclePolicy::Vulnerable));
         assert_eq!(builtin("unpatched").unwrap().credssp_fix, Tristate::No);
         let m = builtin("modern-tls12").unwrap();
-        assert_eq!(m.tls.get(TlsVersion::Tls10), Tristate::No);
+        assert_eq!(m.tls.get(ProtocolVersion::TLS1_0), Tristate::No);
         assert_eq!(m.cert_policy, CertPolicy::Strict);
     }
 }

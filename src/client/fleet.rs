@@ -233,7 +233,7 @@ fn csv_error(e: &csv::Error, text: &str, fallback_line: usize) -> ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::profile::{OraclePolicy, OracleSetting, TlsVersion};
+    use crate::client::profile::{OraclePolicy, OracleSetting};
 
     const FLEET: &str = "name,build,ubr,patched,allow_encryption_oracle,tls_versions,nla,cert_policy\n\
 # a comment\n\
@@ -259,7 +259,10 @@ workaround,19045,3803,,2,,,\n";
         assert_eq!(laptop.source, "clients.csv line 3");
         assert_eq!(kiosk.credssp_fix, Tristate::No);
         assert_eq!(jump.allow_encryption_oracle, OracleSetting::Value(0));
-        assert_eq!(jump.tls.enabled(), vec![TlsVersion::Tls12]);
+        assert_eq!(
+            jump.tls.enabled(),
+            vec![crate::proto::tls::ProtocolVersion::TLS1_2]
+        );
         assert_eq!(jump.cert_policy, CertPolicy::Strict);
         assert_eq!(legacy.credssp_fix, Tristate::No);
         assert_eq!(

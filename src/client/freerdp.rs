@@ -16,8 +16,9 @@
 
 use super::profile::{
     CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    TlsVersion, Tristate,
+    Tristate,
 };
+use crate::proto::tls::ProtocolVersion;
 
 /// A FreeRDP version from `xfreerdp --version` ("This is FreeRDP version 2.11.2 (2.11.2)").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,12 +108,12 @@ pub fn freerdp_profile(
         _ => Tristate::Yes,
     };
     let mut tls = TlsSupport::unknown();
-    tls.set(TlsVersion::Tls12, Tristate::Yes);
+    tls.set(ProtocolVersion::TLS1_2, Tristate::Yes);
     match openssl_major {
         Some(m) if m >= 3 => {
-            tls.set(TlsVersion::Tls13, Tristate::Yes);
-            tls.set(TlsVersion::Tls10, Tristate::No);
-            tls.set(TlsVersion::Tls11, Tristate::No);
+            tls.set(ProtocolVersion::TLS1_3, Tristate::Yes);
+            tls.set(ProtocolVersion::TLS1_0, Tristate::No);
+            tls.set(ProtocolVersion::TLS1_1, Tristate::No);
             let flag = if version.major >= 3 {
                 "/tls:seclevel:0"
             } else {
@@ -123,7 +124,7 @@ pub fn freerdp_profile(
             ));
         }
         Some(m) => {
-            tls.set(TlsVersion::Tls13, Tristate::Yes);
+            tls.set(ProtocolVersion::TLS1_3, Tristate::Yes);
             notes.push(format!(
                 "OpenSSL {m}: TLS 1.0/1.1 depend on the system openssl.cnf (unknown)"
             ));
@@ -180,8 +181,11 @@ mod tests {
         let p = freerdp_profile("local", "xfreerdp", &v, Some(3));
         assert_eq!(p.credssp_fix, Tristate::Yes);
         assert_eq!(p.effective_policy(), Some(OraclePolicy::Vulnerable));
-        assert_eq!(p.tls.enabled(), vec![TlsVersion::Tls12, TlsVersion::Tls13]);
-        assert_eq!(p.tls.get(TlsVersion::Tls10), Tristate::No);
+        assert_eq!(
+            p.tls.enabled(),
+            vec![ProtocolVersion::TLS1_2, ProtocolVersion::TLS1_3]
+        );
+        assert_eq!(p.tls.get(ProtocolVersion::TLS1_0), Tristate::No);
         assert!(p.notes.iter().any(|n| n.contains("/tls-seclevel:0")));
     }
 

@@ -181,102 +181,21 @@ impl OracleSetting {
     }
 }
 
-/// A TLS protocol version (RFC 2246, 4346, 5246, 8446).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TlsVersion {
-    Tls10,
-    Tls11,
-    Tls12,
-    Tls13,
-}
-
-impl TlsVersion {
-    pub const ALL: [TlsVersion; 4] = [
-        TlsVersion::Tls10,
-        TlsVersion::Tls11,
-        TlsVersion::Tls12,
-        TlsVersion::Tls13,
-    ];
-
-    /// `"1.0"` ... `"1.3"` (the JSON form).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsVersion::Tls10 => "1.0",
-            TlsVersion::Tls11 => "1.1",
-            TlsVersion::Tls12 => "1.2",
-            TlsVersion::Tls13 => "1.3",
-        }
-    }
-
-    /// `"TLS1.0"` ... (the CSV form: a spreadsheet cannot turn it into a number).
-    pub fn label(self) -> &'static str {
-        match self {
-            TlsVersion::Tls10 => "TLS1.0",
-            TlsVersion::Tls11 => "TLS1.1",
-            TlsVersion::Tls12 => "TLS1.2",
-            TlsVersion::Tls13 => "TLS1.3",
-        }
-    }
-
-    /// Accepts `1.2`, `TLS1.2`, `TLSv1.2`, `tls1_2`, `TLS 1.2`, and `TLSv1` (1.0).
-    pub fn parse(s: &str) -> Option<Self> {
-        let t = s.trim().to_ascii_lowercase().replace([' ', '_'], ".");
-        let t = t.strip_prefix("tls").unwrap_or(&t);
-        let t = t.strip_prefix('.').unwrap_or(t);
-        let t = t.strip_prefix('v').unwrap_or(t);
-        match t {
-            "1" | "1.0" | "10" => Some(TlsVersion::Tls10),
-            "1.1" | "11" => Some(TlsVersion::Tls11),
-            "1.2" | "12" => Some(TlsVersion::Tls12),
-            "1.3" | "13" => Some(TlsVersion::Tls13),
-            _ => None,
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            TlsVersion::Tls10 => 0,
-            TlsVersion::Tls11 => 1,
-            TlsVersion::Tls12 => 2,
-            TlsVersion::Tls13 => 3,
-        }
-    }
-}
-
-impl fmt::Display for TlsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for TlsVersion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for TlsVersion {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TlsVersion::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown TLS version {s:?} (expected 1.0, 1.1, 1.2 or 1.3)"
-            ))
-        })
-    }
-}
+use crate::proto::tls::ProtocolVersion;
 
 /// Parses a list of TLS versions separated by `;`, `,`, `|` or spaces (`1.2;1.3`,
 /// `TLS1.2 TLS1.3`).
-pub fn parse_tls_list(s: &str) -> Result<Vec<TlsVersion>, String> {
+pub fn parse_tls_list(s: &str) -> Result<Vec<ProtocolVersion>, String> {
     let mut out = Vec::new();
     for part in s
         .split([';', ',', '|', ' ', '\t'])
         .filter(|p| !p.trim().is_empty())
     {
-        let v = TlsVersion::parse(part).ok_or_else(|| {
-            format!("unknown TLS version {part:?} (expected 1.0, 1.1, 1.2 or 1.3)")
-        })?;
+        let v = ProtocolVersion::parse(part)
+            .filter(|v| v.tls_index().is_some())
+            .ok_or_else(|| {
+                format!("unknown TLS version {part:?} (expected 1.0, 1.1, 1.2 or 1.3)")
+            })?;
         if !out.contains(&v) {
             out.push(v);
         }
@@ -298,7 +217,7 @@ impl TlsSupport {
     }
 
     /// Exactly these versions, all others off.
-    pub fn only(versions: &[TlsVersion]) -> Self {
+    pub fn only(versions: &[ProtocolVersion]) -> Self {
         let mut s = Self {
             by_version: [Tristate::No; 4],
         };
@@ -308,30 +227,30 @@ impl TlsSupport {
         s
     }
 
-    pub fn get(&self, v: TlsVersion) -> Tristate {
-        self.by_version
-            .get(v.index())
+    pub fn get(&self, v: ProtocolVersion) -> Tristate {
+        v.tls_index()
+            .and_then(|i| self.by_version.get(i))
             .copied()
             .unwrap_or(Tristate::Unknown)
     }
 
-    pub fn set(&mut self, v: TlsVersion, state: Tristate) {
-        if let Some(slot) = self.by_version.get_mut(v.index()) {
+    pub fn set(&mut self, v: ProtocolVersion, state: Tristate) {
+        if let Some(slot) = v.tls_index().and_then(|i| self.by_version.get_mut(i)) {
             *slot = state;
         }
     }
 
     /// Versions known to be usable.
-    pub fn enabled(&self) -> Vec<TlsVersion> {
-        TlsVersion::ALL
+    pub fn enabled(&self) -> Vec<ProtocolVersion> {
+        ProtocolVersion::TLS
             .into_iter()
             .filter(|v| self.get(*v) == Tristate::Yes)
             .collect()
     }
 
     /// Versions whose state is not known.
-    pub fn unknown_versions(&self) -> Vec<TlsVersion> {
-        TlsVersion::ALL
+    pub fn unknown_versions(&self) -> Vec<ProtocolVersion> {
+        ProtocolVersion::TLS
             .into_iter()
             .filter(|v| self.get(*v) == Tristate::Unknown)
             .collect()
@@ -524,9 +443,9 @@ pub struct ProfileFile {
     pub nla: Option<Tristate>,
     /// Usable versions; versions not listed here nor in `tls_versions_unknown` are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_versions: Option<Vec<TlsVersion>>,
+    pub tls_versions: Option<Vec<ProtocolVersion>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_versions_unknown: Option<Vec<TlsVersion>>,
+    pub tls_versions_unknown: Option<Vec<ProtocolVersion>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ciphers: Option<CipherPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -741,13 +660,24 @@ mod tests {
     #[test]
     fn tls_versions_parse_in_every_spelling() {
         for s in ["1.2", "TLS1.2", "TLSv1.2", "tls1_2", "TLS 1.2", " tlsv1.2 "] {
-            assert_eq!(TlsVersion::parse(s), Some(TlsVersion::Tls12), "{s}");
+            assert_eq!(
+                ProtocolVersion::parse(s),
+                Some(ProtocolVersion::TLS1_2),
+                "{s}"
+            );
         }
-        assert_eq!(TlsVersion::parse("TLSv1"), Some(TlsVersion::Tls10));
-        assert_eq!(TlsVersion::parse("SSLv3"), None);
+        assert_eq!(
+            ProtocolVersion::parse("TLSv1"),
+            Some(ProtocolVersion::TLS1_0)
+        );
+        assert_eq!(ProtocolVersion::parse("SSLv3"), Some(ProtocolVersion::SSL3));
+        assert!(
+            parse_tls_list("SSLv3").is_err(),
+            "a client's TLS versions are TLS 1.0 to 1.3"
+        );
         assert_eq!(
             parse_tls_list("TLS1.3;1.2, 1.2").unwrap(),
-            vec![TlsVersion::Tls12, TlsVersion::Tls13]
+            vec![ProtocolVersion::TLS1_2, ProtocolVersion::TLS1_3]
         );
         assert!(parse_tls_list("1.2;1.4").unwrap_err().contains("1.4"));
     }
@@ -799,7 +729,7 @@ mod tests {
         assert_eq!(p.name, "laptop");
         assert_eq!(p.credssp_fix, Tristate::Yes);
         assert_eq!(p.oracle_default, Some(OraclePolicy::Mitigated));
-        assert_eq!(p.tls.get(TlsVersion::Tls12), Tristate::Yes);
+        assert_eq!(p.tls.get(ProtocolVersion::TLS1_2), Tristate::Yes);
         assert_eq!(p.nla, Tristate::Yes);
         assert_eq!(p.cert_policy, CertPolicy::Warn);
     }

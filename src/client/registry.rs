@@ -14,12 +14,13 @@
 //! - [`TS_POLICIES`] `AuthenticationLevel` (GPO "Configure server authentication for client":
 //!   0 always connect, 1 do not connect, 2 warn).
 
+use crate::proto::tls::ProtocolVersion;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::build_table;
 use super::profile::{
     CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    TlsVersion, Tristate,
+    Tristate,
 };
 
 pub const CREDSSP_PARAMETERS: &str =
@@ -31,8 +32,8 @@ pub const SCHANNEL_PROTOCOLS: &str =
 pub const TS_POLICIES: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services";
 
 /// The SCHANNEL client key of one TLS version.
-pub fn schannel_client_key(v: TlsVersion) -> String {
-    format!(r"{SCHANNEL_PROTOCOLS}\TLS {}\Client", v.as_str())
+pub fn schannel_client_key(v: ProtocolVersion) -> String {
+    format!(r"{SCHANNEL_PROTOCOLS}\TLS {}\Client", v)
 }
 
 /// One registry value, as far as rdpsweep needs to tell them apart.
@@ -326,7 +327,7 @@ pub fn interpret(snap: &RegistrySnapshot, name: &str, source: &str) -> ClientPro
         None => TlsSupport::unknown(),
     };
     let mut any_switch = false;
-    for v in TlsVersion::ALL {
+    for v in ProtocolVersion::TLS {
         let key = schannel_client_key(v);
         let enabled = dword(snap.value(&key, "Enabled"));
         let dbd = dword(snap.value(&key, "DisabledByDefault"));
@@ -548,7 +549,7 @@ mod tests {
             s.set_value(&key, "DisabledByDefault", RegValue::Dword(1));
         }
         let p = interpret(&s, "pc", "t");
-        assert_eq!(p.tls.enabled(), vec![TlsVersion::Tls12]);
+        assert_eq!(p.tls.enabled(), vec![ProtocolVersion::TLS1_2]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const WHAT_IF_SUFFIX: &str = "+what-if";
 pub enum Change {
     AllowEncryptionOracle(OracleSetting),
     Patched(Tristate),
-    TlsVersions(Vec<profile::TlsVersion>),
+    TlsVersions(Vec<crate::proto::tls::ProtocolVersion>),
     Nla(Tristate),
     CertPolicy(CertPolicy),
     StandardRdpSecurity(Tristate),
@@ -76,7 +76,10 @@ pub fn describe(changes: &[Change]) -> String {
             Change::Patched(t) => format!("patched={}", t.as_str()),
             Change::TlsVersions(v) => format!(
                 "tls_versions={}",
-                v.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(";")
+                v.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(";")
             ),
             Change::Nla(t) => format!("nla={}", t.as_str()),
             Change::CertPolicy(p) => format!("cert_policy={}", p.as_str()),

@@ -7,7 +7,7 @@
 use winreg::RegKey;
 use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ, KEY_WOW64_64KEY};
 
-use super::profile::TlsVersion;
+use super::profile::ProtocolVersion;
 use super::registry::{
     ALLOW_ENCRYPTION_ORACLE, CREDSSP_PARAMETERS, CURRENT_VERSION, RegistrySnapshot, TS_POLICIES,
     schannel_client_key, value_from_raw,
@@ -53,7 +53,7 @@ pub fn read_local_registry() -> RegistrySnapshot {
         &["CurrentBuild", "CurrentBuildNumber", "UBR", "ProductName"],
     );
     read_key(&mut snap, &hklm, TS_POLICIES, &["AuthenticationLevel"]);
-    for v in TlsVersion::ALL {
+    for v in ProtocolVersion::TLS {
         read_key(
             &mut snap,
             &hklm,

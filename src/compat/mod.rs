@@ -30,8 +30,11 @@ pub mod credssp;
 pub mod remediation;
 
 use crate::analysis::findings::ids;
-use crate::client::profile::{CertPolicy, CipherPolicy, ClientProfile, TlsVersion, Tristate};
-use crate::report::schema::{CompatCell, HostReport, NlaVerdict, OracleFix, Outcome, Status};
+use crate::client::profile::{CertPolicy, CipherPolicy, ClientProfile, Tristate};
+use crate::proto::tls::ProtocolVersion;
+use crate::report::schema::{
+    CipherSuite, CompatCell, HostReport, NlaVerdict, OracleFix, Outcome, Status, TlsStack,
+};
 
 /// Blocked reasons (stable ids).
 pub mod reasons {
@@ -300,26 +303,15 @@ enum TlsCheck {
 }
 
 /// Per TLS version: does the server accept it (yes/no/unknown)?
-fn server_tls(host: &HostReport) -> [(TlsVersion, Tristate); 4] {
-    let mut out = TlsVersion::ALL.map(|v| (v, Tristate::Unknown));
+fn server_tls(host: &HostReport) -> [(ProtocolVersion, Tristate); 4] {
+    let mut out = ProtocolVersion::TLS.map(|v| (v, Tristate::Unknown));
     let Some(tls) = host.tls.as_ref() else {
         return out;
     };
-    let accepted: Vec<TlsVersion> = tls
-        .versions
-        .iter()
-        .filter_map(|v| TlsVersion::parse(v))
-        .chain(tls.version.as_deref().and_then(TlsVersion::parse))
-        .collect();
-    let probed: Vec<TlsVersion> = tls
-        .versions_probed
-        .iter()
-        .filter_map(|v| TlsVersion::parse(v))
-        .collect();
     for (v, state) in out.iter_mut() {
-        if accepted.contains(v) {
+        if tls.versions.contains(v) || tls.version == Some(*v) {
             *state = Tristate::Yes;
-        } else if probed.contains(v) {
+        } else if tls.versions_probed.contains(v) {
             *state = Tristate::No;
         }
     }
@@ -328,9 +320,9 @@ fn server_tls(host: &HostReport) -> [(TlsVersion, Tristate); 4] {
     // that refuse TLS 1.2 while offering 1.3 are not known; `--tls-versions all` decides it).
     let has13 = out
         .iter()
-        .any(|(v, s)| *v == TlsVersion::Tls13 && *s == Tristate::Yes);
+        .any(|(v, s)| *v == ProtocolVersion::TLS1_3 && *s == Tristate::Yes);
     for (v, state) in out.iter_mut() {
-        if has13 && *v == TlsVersion::Tls12 && *state == Tristate::Unknown {
+        if has13 && *v == ProtocolVersion::TLS1_2 && *state == Tristate::Unknown {
             *state = Tristate::Yes;
         }
     }
@@ -362,7 +354,7 @@ fn tls_check(host: &HostReport, client: &ClientProfile) -> TlsCheck {
                 remediation::tls_version(&server_yes, &client.tls.enabled(), client.kind),
             ));
         }
-        let undecided: Vec<&str> = possible
+        let undecided: Vec<String> = possible
             .iter()
             .filter(|v| {
                 server
@@ -408,26 +400,16 @@ fn tls_check(host: &HostReport, client: &ClientProfile) -> TlsCheck {
     TlsCheck::Fine
 }
 
-fn is_ecdhe_aead(cipher: &str) -> bool {
-    let c = cipher.to_ascii_uppercase();
-    (c.contains("ECDHE") && (c.contains("GCM") || c.contains("CHACHA20")))
-        // TLS 1.3 suite names carry no key exchange: all are AEAD with (EC)DHE.
-        || c.starts_with("TLS13_")
-        || c == "TLS_AES_128_GCM_SHA256"
-        || c == "TLS_AES_256_GCM_SHA384"
-        || c == "TLS_CHACHA20_POLY1305_SHA256"
-}
-
 /// A client restricted to ECDHE+AEAD suites: TLS 1.3 is always fine; on TLS 1.2 the server
 /// must have such a suite. rdpsweep's main handshake uses rustls (ECDHE+AEAD only in TLS
 /// 1.2) and falls back to OpenSSL: a TLS 1.2 handshake completed by rustls proves the suite,
 /// one that only OpenSSL completed with a non-AEAD suite shows its absence.
-fn cipher_check(host: &HostReport, common: &[TlsVersion]) -> TlsCheck {
+fn cipher_check(host: &HostReport, common: &[ProtocolVersion]) -> TlsCheck {
     use reasons::*;
-    if common.contains(&TlsVersion::Tls13) {
+    if common.contains(&ProtocolVersion::TLS1_3) {
         return TlsCheck::Fine;
     }
-    if !common.contains(&TlsVersion::Tls12) {
+    if !common.contains(&ProtocolVersion::TLS1_2) {
         return TlsCheck::Issue(Issue::new(
             Outcome::Blocked,
             TLS_CIPHER,
@@ -435,16 +417,14 @@ fn cipher_check(host: &HostReport, common: &[TlsVersion]) -> TlsCheck {
         ));
     }
     let tls = host.tls.as_ref();
-    let version = tls
-        .and_then(|t| t.version.as_deref())
-        .and_then(TlsVersion::parse);
-    let cipher = tls.and_then(|t| t.cipher.as_deref());
-    let stack = tls.and_then(|t| t.stack.as_deref());
-    if version == Some(TlsVersion::Tls12) {
-        if stack == Some("rustls") || cipher.is_some_and(is_ecdhe_aead) {
+    let version = tls.and_then(|t| t.version);
+    let cipher = tls.and_then(|t| t.cipher);
+    let stack = tls.and_then(|t| t.stack);
+    if version == Some(ProtocolVersion::TLS1_2) {
+        if stack == Some(TlsStack::Rustls) || cipher.is_some_and(CipherSuite::is_ecdhe_aead) {
             return TlsCheck::Fine;
         }
-        if stack == Some("openssl") {
+        if stack == Some(TlsStack::Openssl) {
             return TlsCheck::Issue(Issue::new(
                 Outcome::Blocked,
                 TLS_CIPHER,

@@ -5,7 +5,8 @@
 //! and the warning that it must be reverted ([`workaround`] is the only text that suggests it,
 //! and it always carries [`rollback`]).
 
-use crate::client::profile::{ClientKind, TlsVersion};
+use crate::client::profile::ClientKind;
+use crate::proto::tls::ProtocolVersion;
 
 /// The CredSSP policy key (KB4093492).
 pub const CREDSSP_KEY: &str =
@@ -119,7 +120,7 @@ pub fn nla_required(kind: ClientKind) -> String {
     )
 }
 
-fn versions(v: &[TlsVersion]) -> String {
+fn versions(v: &[ProtocolVersion]) -> String {
     if v.is_empty() {
         "none".to_owned()
     } else {
@@ -128,8 +129,12 @@ fn versions(v: &[TlsVersion]) -> String {
 }
 
 /// No TLS version in common.
-pub fn tls_version(server: &[TlsVersion], client: &[TlsVersion], kind: ClientKind) -> String {
-    let old_server = server.iter().all(|v| *v < TlsVersion::Tls12);
+pub fn tls_version(
+    server: &[ProtocolVersion],
+    client: &[ProtocolVersion],
+    kind: ClientKind,
+) -> String {
+    let old_server = server.iter().all(|v| *v < ProtocolVersion::TLS1_2);
     let mut text = format!(
         "No common TLS version: the server accepts {}, the client uses {}.",
         versions(server),
@@ -150,7 +155,7 @@ pub fn tls_version(server: &[TlsVersion], client: &[TlsVersion], kind: ClientKin
 }
 
 /// TLS version in common, but no ECDHE+AEAD suite on the server.
-pub fn tls_cipher(cipher: Option<&str>) -> String {
+pub fn tls_cipher(cipher: Option<crate::proto::tls::CipherSuite>) -> String {
     let seen = cipher
         .map(|c| format!(" (it negotiated {c})"))
         .unwrap_or_default();

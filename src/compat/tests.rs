@@ -4,6 +4,7 @@ use super::*;
 use crate::analysis::findings::{Finding, Severity};
 use crate::client::builtin::{BUILTIN_NAMES, builtin};
 use crate::client::profile::{ClientKind, OracleSetting, TlsSupport};
+use crate::proto::tls::ProtocolVersion as V;
 use crate::report::schema::{
     CertificateReport, CredsspReport, Protocols, Security, TlsReport, TrustReport,
 };
@@ -30,11 +31,11 @@ fn host(version: Option<u32>, fix: OracleFix) -> HostReport {
         ..Security::default()
     };
     h.tls = Some(TlsReport {
-        version: Some("1.2".into()),
-        cipher: Some("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into()),
-        versions: vec!["1.0".into(), "1.1".into(), "1.2".into()],
-        versions_probed: vec!["1.0".into(), "1.1".into(), "1.2".into(), "1.3".into()],
-        stack: Some("rustls".into()),
+        version: Some(V::TLS1_2),
+        cipher: CipherSuite::from_name("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+        versions: vec![V::TLS1_0, V::TLS1_1, V::TLS1_2],
+        versions_probed: vec![V::TLS1_0, V::TLS1_1, V::TLS1_2, V::TLS1_3],
+        stack: Some(TlsStack::Rustls),
         certificate: Some(CertificateReport::default()),
         chain: vec![],
         trust: Some(TrustReport {
@@ -204,9 +205,9 @@ fn nla_required_blocks_a_client_without_nla() {
 fn tls_version_mismatch_blocks() {
     let mut h = patched_server();
     if let Some(t) = h.tls.as_mut() {
-        t.versions = vec!["1.0".into()];
-        t.version = Some("1.0".into());
-        t.stack = Some("openssl".into());
+        t.versions = vec![V::TLS1_0];
+        t.version = Some(V::TLS1_0);
+        t.stack = Some(TlsStack::Openssl);
     }
     let cell = evaluate(&h, &p("modern-tls12"));
     assert_eq!(cell_str(&cell), "blocked:tls-version");
@@ -221,8 +222,8 @@ fn tls_version_mismatch_blocks() {
 fn tls_cipher_blocks_an_aead_only_client() {
     let mut h = patched_server();
     if let Some(t) = h.tls.as_mut() {
-        t.stack = Some("openssl".into());
-        t.cipher = Some("TLS_RSA_WITH_AES_256_CBC_SHA256".into());
+        t.stack = Some(TlsStack::Openssl);
+        t.cipher = CipherSuite::from_name("TLS_RSA_WITH_AES_256_CBC_SHA256");
     }
     let cell = evaluate(&h, &p("modern-tls12"));
     assert_eq!(cell_str(&cell), "blocked:tls-cipher");
@@ -234,7 +235,7 @@ fn tls_cipher_blocks_an_aead_only_client() {
     assert_eq!(cell_str(&evaluate(&h, &p("patched-mitigated"))), "ok");
     // TLS 1.3 in common settles it.
     if let Some(t) = h.tls.as_mut() {
-        t.versions.push("1.3".into());
+        t.versions.push(V::TLS1_3);
     }
     assert_eq!(cell_str(&evaluate(&h, &p("modern-tls12"))), "ok");
 }
@@ -388,9 +389,9 @@ fn corpus() -> Vec<HostReport> {
     hosts.push(h);
     let mut h = unpatched_server();
     if let Some(t) = h.tls.as_mut() {
-        t.versions = vec!["1.0".into()];
-        t.version = Some("1.0".into());
-        t.stack = Some("openssl".into());
+        t.versions = vec![V::TLS1_0];
+        t.version = Some(V::TLS1_0);
+        t.stack = Some(TlsStack::Openssl);
     }
     hosts.push(h);
     let mut h = patched_server();

@@ -19,7 +19,8 @@ pub enum TlsVersionMode {
 }
 
 /// The TLS implementation that completed a handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TlsStack {
     Rustls,
     Openssl,

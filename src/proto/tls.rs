@@ -64,14 +64,76 @@ impl ProtocolVersion {
         }
     }
 
+    /// The four TLS versions clients and servers are compared on, oldest first.
+    pub const TLS: [Self; 4] = [Self::TLS1_0, Self::TLS1_1, Self::TLS1_2, Self::TLS1_3];
+
     /// Parses a report name (`"1.0"`, `"ssl3"`, ...) back into a version.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::KNOWN.into_iter().find(|v| v.name() == Some(name))
     }
 
+    /// Parses any common spelling: `1.2`, `TLS1.2`, `TLSv1.2`, `tls1_2`, `TLS 1.2`, `TLSv1`
+    /// (1.0), `ssl3`, `SSL3.0`, and the wire value `0x0303`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let t = s.trim().to_ascii_lowercase().replace([' ', '_'], ".");
+        if let Some(hex) = t.strip_prefix("0x") {
+            return u16::from_str_radix(hex, 16).ok().map(Self);
+        }
+        if matches!(
+            t.as_str(),
+            "ssl3" | "ssl3.0" | "sslv3" | "ssl.3" | "ssl.3.0"
+        ) {
+            return Some(Self::SSL3);
+        }
+        let t = t.strip_prefix("tls").unwrap_or(&t);
+        let t = t.strip_prefix('.').unwrap_or(t);
+        let t = t.strip_prefix('v').unwrap_or(t);
+        match t {
+            "1" | "1.0" | "10" => Some(Self::TLS1_0),
+            "1.1" | "11" => Some(Self::TLS1_1),
+            "1.2" | "12" => Some(Self::TLS1_2),
+            "1.3" | "13" => Some(Self::TLS1_3),
+            _ => None,
+        }
+    }
+
+    /// The spreadsheet form: `TLS1.0` ... `TLS1.3`, `SSL3.0` (text a spreadsheet cannot turn
+    /// into a number); unknown values as `0x....`.
+    pub fn label(self) -> String {
+        match self {
+            Self::SSL3 => "SSL3.0".to_owned(),
+            v => match v.name() {
+                Some(n) => format!("TLS{n}"),
+                None => v.to_string(),
+            },
+        }
+    }
+
+    /// The position of a TLS version in [`Self::TLS`].
+    pub fn tls_index(self) -> Option<usize> {
+        Self::TLS.iter().position(|v| *v == self)
+    }
+
     /// TLS 1.1 and older (including SSL 3.0): deprecated by RFC 8996.
     pub fn is_deprecated(self) -> bool {
         self < Self::TLS1_2
+    }
+}
+
+impl serde::Serialize for ProtocolVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ProtocolVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown TLS version {s:?} (expected 1.0, 1.1, 1.2 or 1.3)"
+            ))
+        })
     }
 }
 
@@ -172,6 +234,40 @@ impl CipherSuite {
             .iter()
             .find(|(_, n)| *n == name)
             .map(|(id, _)| Self(*id))
+    }
+}
+
+impl CipherSuite {
+    /// An ECDHE key exchange with an AEAD cipher (AES-GCM, ChaCha20-Poly1305), or a TLS 1.3
+    /// suite (always (EC)DHE and AEAD): what a client restricted to modern suites accepts.
+    pub fn is_ecdhe_aead(self) -> bool {
+        matches!(
+            self.0,
+            0x1301..=0x1303 | 0xC02B | 0xC02C | 0xC02F | 0xC030 | 0xCCA8 | 0xCCA9
+        )
+    }
+
+    /// Parses an IANA name or the wire value `0xC02F`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let t = s.trim();
+        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(hex) => u16::from_str_radix(hex, 16).ok().map(Self),
+            None => Self::from_name(t),
+        }
+    }
+}
+
+impl serde::Serialize for CipherSuite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CipherSuite {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown cipher suite {s:?}")))
     }
 }
 

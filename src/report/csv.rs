@@ -153,13 +153,7 @@ pub static COLUMNS: &[Column] = &[
     },
     Column {
         name: "tls_version",
-        value: |r| {
-            opt(r
-                .tls
-                .as_ref()
-                .and_then(|t| t.version.as_deref())
-                .map(tls_text))
-        },
+        value: |r| opt(r.tls.as_ref().and_then(|t| t.version).map(|v| v.label())),
     },
     Column {
         name: "tls_versions",
@@ -169,7 +163,7 @@ pub static COLUMNS: &[Column] = &[
                 .map(|t| {
                     t.versions
                         .iter()
-                        .map(|v| tls_text(v))
+                        .map(|v| v.label())
                         .collect::<Vec<_>>()
                         .join(";")
                 })
@@ -182,7 +176,7 @@ pub static COLUMNS: &[Column] = &[
     },
     Column {
         name: "tls_stack",
-        value: |r| opt(r.tls.as_ref().and_then(|t| t.stack.as_ref())),
+        value: |r| opt(r.tls.as_ref().and_then(|t| t.stack).map(|s| s.as_str())),
     },
     Column {
         name: "cert_subject_cn",
@@ -277,14 +271,6 @@ pub static COLUMNS: &[Column] = &[
 
 /// A TLS version as text a spreadsheet cannot turn into a number: `1.2` -> `TLS1.2`,
 /// `ssl3` -> `SSL3.0`.
-fn tls_text(v: &str) -> String {
-    match v {
-        "ssl3" => "SSL3.0".into(),
-        v if v.starts_with("0x") => v.into(),
-        v => format!("TLS{v}"),
-    }
-}
-
 fn cert(r: &HostReport) -> Option<&CertificateReport> {
     r.tls.as_ref().and_then(|t| t.certificate.as_ref())
 }

@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use super::sanitize;
 use super::schema::{CompatCell, HostReport, Outcome, Status};
-use crate::client::profile::TlsVersion;
 
 /// The host columns, before the client columns.
 pub const HOST_COLUMNS: &[&str] = &[
@@ -67,11 +66,7 @@ pub fn tls_versions(report: &HostReport) -> String {
         .map(|t| {
             t.versions
                 .iter()
-                .map(|v| {
-                    TlsVersion::parse(v)
-                        .map(|v| v.label().to_owned())
-                        .unwrap_or_else(|| v.clone())
-                })
+                .map(|v| v.label())
                 .collect::<Vec<_>>()
                 .join(";")
         })
@@ -345,7 +340,10 @@ mod tests {
             ..CredsspReport::default()
         });
         a.tls = Some(TlsReport {
-            versions: vec!["1.0".into(), "1.2".into()],
+            versions: vec![
+                crate::proto::tls::ProtocolVersion::TLS1_0,
+                crate::proto::tls::ProtocolVersion::TLS1_2,
+            ],
             ..TlsReport::default()
         });
         a.compat.insert(

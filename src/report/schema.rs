@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::findings::Finding;
+pub use crate::observe::tls::TlsStack;
+pub use crate::proto::tls::{CipherSuite, ProtocolVersion};
 
 /// The one status every host ends in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -189,15 +191,15 @@ pub struct Security {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsReport {
     /// Negotiated version of the main handshake (`"1.2"`, ...).
-    pub version: Option<String>,
-    /// Negotiated cipher suite (IANA name).
-    pub cipher: Option<String>,
-    /// Versions the server accepted.
-    pub versions: Vec<String>,
-    /// Versions that were probed.
-    pub versions_probed: Vec<String>,
+    pub version: Option<ProtocolVersion>,
+    /// Negotiated cipher suite (IANA name, `0xC0FF` when unnamed).
+    pub cipher: Option<CipherSuite>,
+    /// Versions the server accepted, oldest first.
+    pub versions: Vec<ProtocolVersion>,
+    /// Versions whose acceptance was decided (accepted or refused), oldest first.
+    pub versions_probed: Vec<ProtocolVersion>,
     /// Which TLS stack completed the main handshake: `rustls`, `openssl`, or none.
-    pub stack: Option<String>,
+    pub stack: Option<TlsStack>,
     pub certificate: Option<CertificateReport>,
     /// Further certificates of the chain, leaf excluded (subject CN and SHA-256 only).
     #[serde(default)]

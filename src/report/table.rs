@@ -63,7 +63,15 @@ static COLS: &[Col] = &[
     Col {
         title: "TLS",
         width: 15,
-        value: |r| dash(r.tls.as_ref().map(|t| t.versions.join(","))),
+        value: |r| {
+            dash(r.tls.as_ref().map(|t| {
+                t.versions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }))
+        },
     },
     Col {
         title: "CERT",

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::rules::{Context, compare_values};
 use super::*;
 use crate::analysis::findings::{Finding, Severity};
+use crate::proto::tls::{CipherSuite, ProtocolVersion};
 use crate::report::schema::{CompatCell, EmulatedCredssp, ErrorInfo, NtlmReport, Outcome, Stage};
 
 const FIXTURE: &str = include_str!("../../../fixtures/report/loopback-mix.json");
@@ -457,8 +458,9 @@ fn tls_versions_by_deprecation() {
     let with = |versions: &[&str], probed: &[&str]| {
         let mut h = base.clone();
         let t = h.tls.as_mut().unwrap();
-        t.versions = versions.iter().map(|s| s.to_string()).collect();
-        t.versions_probed = probed.iter().map(|s| s.to_string()).collect();
+        let parse = |v: &[&str]| v.iter().filter_map(|s| ProtocolVersion::parse(s)).collect();
+        t.versions = parse(versions);
+        t.versions_probed = parse(probed);
         h
     };
     let all = ["1.0", "1.1", "1.2", "1.3"];
@@ -504,11 +506,11 @@ fn tls_versions_by_deprecation() {
 fn negotiated_tls_version_is_ordered() {
     let base = host(0);
     let mut old = base.clone();
-    old.tls.as_mut().unwrap().version = Some("1.0".into());
+    old.tls.as_mut().unwrap().version = Some(ProtocolVersion::TLS1_0);
     assert_eq!(changes(&base, &old), vec![c("tls.version", Regressed)]);
     assert_eq!(changes(&old, &base), vec![c("tls.version", Improved)]);
     let mut odd = base.clone();
-    odd.tls.as_mut().unwrap().version = Some("0x0305".into());
+    odd.tls.as_mut().unwrap().version = Some(ProtocolVersion(0x0305));
     assert_eq!(changes(&base, &odd), vec![c("tls.version", Changed)]);
 }
 
@@ -797,7 +799,7 @@ fn the_default_rule_for_known_fields_without_a_rule() {
     new.security
         .negotiation_flags
         .push("restricted_admin".into());
-    new.tls.as_mut().unwrap().cipher = Some("TLS_AES_128_GCM_SHA256".into());
+    new.tls.as_mut().unwrap().cipher = CipherSuite::from_name("TLS_AES_128_GCM_SHA256");
     assert_eq!(
         changes(&base, &new),
         vec![
@@ -919,7 +921,8 @@ fn fail_on_conditions() {
             h.security.nla = NlaVerdict::Supported;
         }
         if h.target.starts_with("127.70.1.") {
-            h.tls.as_mut().unwrap().cipher = Some("x\x1b[2J".into());
+            let cert = h.tls.as_mut().unwrap().certificate.as_mut().unwrap();
+            cert.issuer = "x\x1b[2J".into();
         }
     }
     let d = diff(&old, &new, &DiffOptions::default());
@@ -935,7 +938,7 @@ fn fail_on_conditions() {
         vec![
             "removed: 127.70.5.15:46789 (not_rdp)",
             "changed: 127.70.0.15:46171: security.nla: required → supported",
-            "changed: 127.70.1.15:43987: tls.cipher: TLS_AES_256_GCM_SHA384 → x\\x1b[2J",
+            "changed: 127.70.1.15:43987: tls.certificate.issuer: CN=rdpsweep test CA → x\\x1b[2J",
         ]
     );
 
@@ -987,7 +990,7 @@ fn closed_or_filtered_endpoints_in_one_scan_are_counted_not_listed() {
 fn an_endpoint_with_several_changes_names_the_first_worst_one() {
     let old = host(0);
     let mut new = old.clone();
-    new.tls.as_mut().unwrap().cipher = Some("TLS_AES_128_GCM_SHA256".into());
+    new.tls.as_mut().unwrap().cipher = CipherSuite::from_name("TLS_AES_128_GCM_SHA256");
     new.findings.push(finding("clock-skew", Severity::Low));
     let d = diff(&[old], &[new], &DiffOptions::default());
     assert_eq!(
