@@ -2,11 +2,17 @@
 //! never compute verdicts; they render what `analysis` and `compat` decided.
 
 pub mod csv;
+pub mod html;
 pub mod matrix;
 pub mod output;
 pub mod sanitize;
 pub mod schema;
 pub mod summary;
 pub mod table;
+pub mod view;
+pub mod xlsx;
 
+pub use html::write_html;
 pub use schema::HostReport;
+pub use view::ReportView;
+pub use xlsx::write_xlsx;
