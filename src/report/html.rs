@@ -55,6 +55,9 @@ pub const HOST_TABLE_COLUMNS: &[&str] = &[
     "error",
 ];
 
+/// Host table columns whose text may be long (wrapped; the others stay on one line).
+const LONG_COLUMNS: &[&str] = &["cert_subject_cn", "os_name", "findings", "error", "target"];
+
 /// Writes the page for `view`.
 pub fn write_html(out: &mut impl Write, view: &ReportView<'_>) -> std::io::Result<()> {
     write_html_with_changes(out, view, None)
@@ -111,7 +114,8 @@ table.matrix .sub { display: block; font-weight: 400; color: #4a4a4a; font-size:
 .findings ul { margin: 4px 0 8px 18px; padding: 0; }
 .findings .msg { margin: 4px 0 2px; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
-table.hosts td { overflow-wrap: anywhere; max-width: 360px; }
+table.hosts td { white-space: nowrap; }
+table.hosts td.long { white-space: normal; overflow-wrap: anywhere; min-width: 180px; max-width: 360px; }
 table.hosts th button { font: inherit; font-weight: 700; background: none; border: 0; padding: 0; cursor: pointer; color: inherit; text-align: left; }
 table.hosts th[aria-sort=ascending] button::after { content: " \25B2"; }
 table.hosts th[aria-sort=descending] button::after { content: " \25BC"; }
@@ -467,6 +471,8 @@ fn hosts_section(view: &ReportView<'_>) -> Markup {
                                         td class="num" data-num=(v) { (v) }
                                     } @else if c.name == "max_severity" && !v.is_empty() {
                                         td data-key=(severity_key(&v)) { span class={ "badge s-" (v) } { (v) } }
+                                    } @else if LONG_COLUMNS.contains(&c.name) {
+                                        td class="long" { (v) }
                                     } @else {
                                         td { (v) }
                                     }

@@ -198,6 +198,20 @@ pub fn severity_colors(s: Severity) -> Colors {
     Colors { fill, text }
 }
 
+/// The first `max` items joined with `; `, then `… and N more` when there are more.
+pub fn list_text(items: &[String], max: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(max)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > max {
+        s.push_str(&format!("; … and {} more", items.len() - max));
+    }
+    s
+}
+
 /// Untrusted text as a report shows it: control and bidi characters made visible
 /// ([`sanitize::escape_controls`]) and at most `max` UTF-16 code units (spreadsheets count
 /// UTF-16; Excel's cell limit is 32,767), a cut marked with `…[cut]`.
@@ -273,6 +287,14 @@ mod tests {
         assert_eq!(column_kind("cert_trusted"), ColumnKind::Bool);
         assert_eq!(column_kind("port"), ColumnKind::Number);
         assert_eq!(column_kind("nb_computer"), ColumnKind::Text);
+    }
+
+    #[test]
+    fn list_text_caps() {
+        let items: Vec<String> = (1..=5).map(|i| i.to_string()).collect();
+        assert_eq!(list_text(&items, 5), "1; 2; 3; 4; 5");
+        assert_eq!(list_text(&items, 2), "1; 2; … and 3 more");
+        assert_eq!(list_text(&[], 2), "");
     }
 
     #[test]

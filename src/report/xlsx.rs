@@ -49,6 +49,10 @@ const MAX_CELL: usize = 32_767;
 /// The most a note holds (rust_xlsxwriter reserves 54 units of a cell for the note's author).
 const MAX_NOTE: usize = MAX_CELL - 54;
 
+/// How many targets (and client profiles) the Summary sheet lists before "… and N more" (the
+/// JSON output has them all).
+const SUMMARY_LIST_MAX: usize = 12;
+
 /// Number format of date cells: the RFC 3339 form the CSV writes (UTC, whole seconds).
 pub const DATE_FORMAT: &str = "yyyy-mm-dd\"T\"hh:mm:ss\"Z\"";
 
@@ -147,6 +151,19 @@ fn write_text(
     Ok(shown)
 }
 
+/// The height (points) of a row whose wrapped text is `text` in a column `width` characters
+/// wide: spreadsheets do not grow rows for wrapped text written by a program, so a long message
+/// would overlap the next row.
+fn line_height(text: &str, width: usize) -> f64 {
+    let lines: usize = text
+        .lines()
+        .map(|l| l.chars().count().div_ceil(width.max(1)).max(1))
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    let lines = lines.clamp(1, 400) as f64;
+    15.0 * lines
+}
+
 fn write_header(ws: &mut Worksheet, r: RowNum, names: &[&str], widths: &mut Widths) -> Result<()> {
     let fmt = header_format();
     for (i, name) in names.iter().enumerate() {
@@ -232,6 +249,8 @@ fn hosts_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
         col(names.len().saturating_sub(1))?,
     )?;
     ws.set_active(true);
+    ws.set_landscape();
+    ws.set_repeat_rows(0, 0)?;
     Ok(ws)
 }
 
@@ -243,15 +262,17 @@ fn findings_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
     write_header(&mut ws, 0, &names, &mut widths)?;
     let sev_fmt: Vec<(Severity, Format)> = SEVERITIES
         .iter()
-        .map(|s| (*s, colored(severity_colors(*s))))
+        .map(|s| (*s, colored(severity_colors(*s)).set_align(FormatAlign::Top)))
         .collect();
+    let top = Format::new().set_align(FormatAlign::Top);
+    let wrap = top.clone().set_text_wrap();
     let mut r = 1usize;
     for h in view.hosts {
         for f in &h.findings {
             let rr = row(r)?;
             let cells = [h.endpoint(), h.target.clone(), f.id.clone()];
             for (j, text) in cells.iter().enumerate() {
-                let shown = write_text(&mut ws, rr, col(j)?, text, None)?;
+                let shown = write_text(&mut ws, rr, col(j)?, text, Some(&top))?;
                 widths.see(j, &shown);
             }
             let fmt = sev_fmt
@@ -259,15 +280,21 @@ fn findings_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
                 .find(|(s, _)| *s == f.severity)
                 .map(|(_, f)| f);
             write_text(&mut ws, rr, 3, f.severity.as_str(), fmt)?;
-            let shown = write_text(&mut ws, rr, 4, &f.message, None)?;
-            widths.see(4, &shown);
+            let shown = write_text(&mut ws, rr, 4, &f.message, Some(&wrap))?;
+            // A 90-wide column holds about 100 characters of the default font per line.
+            ws.set_row_height(rr, line_height(&shown, 100))?;
             r += 1;
         }
     }
     widths.see(3, "severity");
-    widths.apply(&mut ws, 8, 120)?;
+    widths.apply(&mut ws, 8, 40)?;
+    // Messages are sentences: a wrapped column instead of one very long line.
+    ws.set_column_width(4, 90)?;
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, row(r.saturating_sub(1))?, 4)?;
+    ws.set_landscape();
+    ws.set_repeat_rows(0, 0)?;
+    ws.set_print_fit_to_pages(1, 0);
     Ok(ws)
 }
 
@@ -378,19 +405,21 @@ fn summary_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
 
     ws.write_string_with_format(row(r)?, 0, "Scan", &bold)?;
     r += 1;
-    let targets = meta.targets.join("; ");
+    let targets = view::list_text(&meta.targets, SUMMARY_LIST_MAX);
     let ports = meta
         .ports
         .iter()
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let clients = meta
-        .clients
-        .iter()
-        .map(|c| format!("{} ({}, {})", c.name, c.kind.as_str(), c.source))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let clients = view::list_text(
+        &meta
+            .clients
+            .iter()
+            .map(|c| format!("{} ({}, {})", c.name, c.kind.as_str(), c.source))
+            .collect::<Vec<_>>(),
+        SUMMARY_LIST_MAX,
+    );
     let rows: [(&str, &str); 7] = [
         ("tool", meta.tool),
         ("version", meta.version),
@@ -400,9 +429,14 @@ fn summary_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
         ("ports", &ports),
         ("client profiles", &clients),
     ];
+    // Each value spans B-G (66 characters), wrapped, its row as high as its lines.
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     for (k, v) in rows {
-        ws.write_string_with_format(row(r)?, 0, k, &top)?;
-        write_text(&mut ws, row(r)?, 1, v, None)?;
+        let rr = row(r)?;
+        ws.write_string_with_format(rr, 0, k, &top)?;
+        let shown = display_text(v, MAX_CELL);
+        ws.merge_range(rr, 1, rr, 6, &shown, &wrap)?;
+        ws.set_row_height(rr, line_height(&shown, 66))?;
         r += 1;
     }
     ws.write_string(row(r)?, 0, "endpoints in this report")?;
@@ -475,11 +509,12 @@ fn summary_sheet(view: &ReportView<'_>) -> Result<Worksheet> {
         }
         r += 1;
     }
-    ws.set_column_width(0, 28)?;
-    ws.set_column_width(1, 60)?;
-    for c in 2..=6 {
-        ws.set_column_width(c, 10)?;
+    // Column A labels, B-G counts; a metadata value in B runs on over the empty C-G.
+    ws.set_column_width(0, 30)?;
+    for c in 1..=6 {
+        ws.set_column_width(c, 11)?;
     }
+    ws.set_print_fit_to_pages(1, 0);
     Ok(ws)
 }
 
