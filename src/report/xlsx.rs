@@ -701,7 +701,7 @@ mod tests {
         let find = |label: &str| {
             cells
                 .iter()
-                .find(|r| r.first().is_some_and(|c| c.to_string() == label))
+                .find(|r| matches!(r.first(), Some(Data::String(s)) if s == label))
                 .unwrap_or_else(|| panic!("no {label} row"))
                 .clone()
         };
@@ -809,7 +809,7 @@ mod tests {
         let legend_row = (0..m.height() as u32)
             .find(|r| {
                 m.get_value((*r, 0))
-                    .is_some_and(|v| v.to_string() == "Legend")
+                    .is_some_and(|v| matches!(v, Data::String(s) if s == "Legend"))
             })
             .expect("legend");
         for (i, o) in OUTCOMES.iter().enumerate() {
@@ -828,6 +828,40 @@ mod tests {
             assert!(xml.contains("state=\"frozen\""), "sheet{n} not frozen");
             assert!(xml.contains("<autoFilter"), "sheet{n} has no autofilter");
         }
+    }
+
+    /// What rust_xlsxwriter does with formula-looking strings: both `write_string` and the
+    /// generic `write` store a string cell; only `write_formula` (never used here) makes a
+    /// formula. Checked so that an upgrade that changed it would fail here.
+    #[test]
+    fn formula_looking_strings_stay_strings_in_rust_xlsxwriter() {
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "=1+1").unwrap();
+        ws.write(1, 0, "=SUM(1,2)").unwrap();
+        ws.write(2, 0, String::from("@A1")).unwrap();
+        ws.write_formula(3, 0, "=1+1").unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let mut wb = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let values = wb.worksheet_range("Sheet1").unwrap();
+        assert_eq!(values.get_value((0, 0)), Some(&Data::String("=1+1".into())));
+        assert_eq!(
+            values.get_value((1, 0)),
+            Some(&Data::String("=SUM(1,2)".into()))
+        );
+        assert_eq!(values.get_value((2, 0)), Some(&Data::String("@A1".into())));
+        let formulas = wb.worksheet_formula("Sheet1").unwrap();
+        let f: Vec<(usize, usize, &String)> = formulas
+            .used_cells()
+            .filter(|(_, _, f)| !f.is_empty())
+            .collect();
+        // Only the write_formula cell is a formula: the check above would see one.
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            formulas
+                .get_value((3, 0))
+                .is_some_and(|f| f.contains("1+1"))
+        );
     }
 
     #[test]
