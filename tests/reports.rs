@@ -297,6 +297,28 @@ fn workbook_renders_to_pdf() {
     let pages = viewers::pdf_to_pngs(&pdf, 60, &dir.join("xlsx-pages"));
     // One page at least per sheet.
     assert!(pages.len() >= 4, "{} pages", pages.len());
+
+    // LibreOffice reads every matrix note: one per cell with a remediation, text intact.
+    let fods = viewers::soffice_convert(&xlsx, "fods", "fods", &dir.join("fods"), &scratch);
+    let doc = std::fs::read_to_string(&fods).expect("read the flat ODS");
+    let notes: Vec<&str> = doc
+        .split("<office:annotation")
+        .skip(1)
+        .map(|a| a.split("</office:annotation>").next().unwrap_or(""))
+        .collect();
+    let with_fix = scan
+        .hosts
+        .iter()
+        .flat_map(|h| h.compat.values())
+        .filter(|c| c.remediation.is_some())
+        .count();
+    assert!(with_fix > 0);
+    assert_eq!(notes.len(), with_fix, "notes LibreOffice read");
+    assert!(
+        notes.iter().all(|n| !n.contains("\\x0a")),
+        "a line break was escaped"
+    );
+    assert!(notes.iter().any(|n| n.contains("blocked:cert-strict")));
 }
 
 /// Tags and attribute names of a serialised DOM. Chromium's serialiser escapes `<` and `>` in

@@ -311,11 +311,17 @@ fn computer(h: &HostReport) -> String {
 
 /// The note of a matrix cell: its reason and the fix, at a size that shows the whole text.
 fn matrix_note(cell_text: &str, remediation: &str) -> Note {
-    let text = display_text(&format!("{cell_text}\n\n{remediation}"), MAX_NOTE);
+    // Escaped apart, so that the blank line between them stays a line break.
+    let text = format!(
+        "{cell_text}\n\n{}",
+        display_text(remediation, MAX_NOTE.saturating_sub(cell_text.len() + 2))
+    );
     // About 70 characters per line in a 480-pixel wide note, 13 pixels per line.
     let lines =
         u32::try_from(text.chars().count() / 70 + text.lines().count() + 1).unwrap_or(u32::MAX);
     Note::new(text)
+        .set_author("rdpsweep")
+        .add_author_prefix(false)
         .set_width(480)
         .set_height(lines.saturating_mul(13).clamp(60, 640))
 }
@@ -822,6 +828,8 @@ mod tests {
         assert!(comments.contains("blocked:credssp-oracle"));
         assert!(comments.contains("Patch the server &lt;img src=x onerror=alert(4)&gt;; =1+1"));
         assert!(comments.contains("Depends on the server."));
+        assert!(comments.contains("blocked:credssp-oracle\n\nPatch the server"));
+        assert!(!comments.contains("\\x0a"));
         // Frozen header and autofilter on the data sheets.
         for n in [1, 2, 3] {
             let xml = zip_entry(&w.path, &format!("xl/worksheets/sheet{n}.xml"));
