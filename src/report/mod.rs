@@ -3,11 +3,17 @@
 
 pub mod csv;
 pub mod diff;
+pub mod html;
 pub mod matrix;
 pub mod output;
 pub mod sanitize;
 pub mod schema;
 pub mod summary;
 pub mod table;
+pub mod view;
+pub mod xlsx;
 
+pub use html::write_html;
 pub use schema::HostReport;
+pub use view::ReportView;
+pub use xlsx::write_xlsx;

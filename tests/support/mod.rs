@@ -12,6 +12,7 @@
 //! - [`shadow`] — `FreerdpShadow::start(ShadowOptions)` (with its own Xvfb).
 //! - [`x224`] — an independent raw X.224 negotiation client, to check the servers themselves.
 //! - [`Variant`]: the standard server variants with their measured negotiation answers.
+//! - [`viewers`] — LibreOffice, headless Chromium and pdftoppm, to open reports as a person does.
 //! - [`rdpsweep`] runs the built binary; [`jsonl`] parses `--format jsonl` output.
 //!
 //! # Ground truth: what each variant answers (measured, `tests/servers.rs` asserts it)
@@ -61,6 +62,7 @@ pub mod certs;
 pub mod net;
 pub mod process;
 pub mod shadow;
+pub mod viewers;
 pub mod x224;
 pub mod xrdp;
 
