@@ -1,6 +1,7 @@
 //! The scheduler: a bounded set of endpoints in flight, name resolution, retries after local
-//! resource exhaustion, cancellation on Ctrl-C / SIGTERM, and streaming every finished
-//! endpoint to the outputs. No protocol logic lives here.
+//! resource exhaustion, cancellation on Ctrl-C / SIGTERM, and the pipeline of every finished
+//! endpoint: probe, analysis, compatibility, then the outputs (one writer loop). No protocol
+//! logic lives here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,13 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::analysis::{self, AnalysisOptions};
+use crate::client::ClientProfile;
 use crate::probe::{self, ProbeOptions, StageError};
 use crate::report::HostReport;
 use crate::report::output::Outputs;
+use crate::report::saved::SavedScan;
 use crate::report::schema::{ErrorInfo, Stage, Status};
 use crate::report::summary::Summary;
 use crate::target::{Candidate, Host, TargetSet};
@@ -43,6 +47,11 @@ pub struct ScanConfig {
     pub grace: Duration,
     /// Endpoints already done in an earlier run (`--resume FILE.jsonl`): never started.
     pub resume: Option<Arc<Resume>>,
+    /// The clients every RDP endpoint is evaluated against (`docs/compat.md`).
+    pub clients: Arc<Vec<ClientProfile>>,
+    /// The scan's clock (seconds since 1970), read once when the scan starts: every verdict of
+    /// the scan uses this one instant.
+    pub now_unix: i64,
 }
 
 /// The endpoints recorded in a JSONL file of an earlier run (`--resume`), keyed like a
@@ -51,29 +60,18 @@ pub struct ScanConfig {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resume {
     done: std::collections::HashSet<(String, u16)>,
-    /// Lines that were not host records (a truncated last line after a crash, foreign text).
-    pub unreadable: usize,
 }
 
 impl Resume {
-    /// Reads JSONL text: every line that holds an object with `target` and `port` is an
-    /// endpoint already done; anything else is counted in `unreadable` and ignored.
-    pub fn from_jsonl(text: &str) -> Self {
-        #[derive(serde::Deserialize)]
-        struct Key {
-            target: String,
-            port: u16,
+    /// The endpoints of a saved scan (read with `report::saved`).
+    pub fn from_saved(saved: &SavedScan) -> Self {
+        Self {
+            done: saved
+                .hosts
+                .iter()
+                .map(|h| (h.target.clone(), h.port))
+                .collect(),
         }
-        let mut out = Self::default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<Key>(line) {
-                Ok(k) => {
-                    out.done.insert((k.target, k.port));
-                }
-                Err(_) => out.unreadable += 1,
-            }
-        }
-        out
     }
 
     /// True when the endpoint is already in the file.
@@ -91,37 +89,41 @@ impl Resume {
     }
 }
 
-/// Called on every finished report before it is written (compat evaluation hooks in here).
-pub type Enrich = Arc<dyn Fn(&mut HostReport) + Send + Sync>;
-
 struct Shared {
     probe: ProbeOptions,
     analysis: AnalysisOptions,
     resolve: Resolve,
     local_errors: AtomicU64,
-    enrich: Option<Enrich>,
+    clients: Arc<Vec<ClientProfile>>,
+    now_unix: i64,
     /// For addresses that names resolve to: `--exclude` applies to them too.
     targets: Arc<TargetSet>,
+    /// Every finished report goes here, as soon as it is finished.
+    finished: mpsc::UnboundedSender<HostReport>,
+}
+
+impl Shared {
+    /// The end of one endpoint's pipeline: compatibility cells, then off to the writer.
+    fn finish(&self, mut report: HostReport) {
+        crate::compat::evaluate_all(&mut report, &self.clients);
+        // The receiver lives as long as the scan; a send after it is gone changes nothing.
+        let _ = self.finished.send(report);
+    }
 }
 
 /// How many times a connection that failed for local reasons is retried, and the first pause.
 const LOCAL_RETRIES: u32 = 6;
 const LOCAL_BACKOFF: Duration = Duration::from_millis(50);
 
-fn now_unix() -> i64 {
+/// The wall clock, seconds since 1970: read once per scan, by the caller of [`run`].
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-async fn probe_one(
-    shared: &Shared,
-    target: String,
-    name: Option<&str>,
-    ip: IpAddr,
-    port: u16,
-) -> HostReport {
+async fn probe_one(shared: &Shared, target: String, name: Option<&str>, ip: IpAddr, port: u16) {
     let addr = SocketAddr::new(ip, port);
     let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
@@ -134,21 +136,19 @@ async fn probe_one(
         pause *= 2;
         obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     }
-    let mut report = analysis::analyse(
+    shared.finish(analysis::analyse(
         HostReport::new(target, Some(ip), port),
         &obs,
-        now_unix(),
+        shared.now_unix,
         &shared.analysis,
-    );
-    if let Some(enrich) = &shared.enrich {
-        enrich(&mut report);
-    }
-    report
+    ));
 }
 
-async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
+/// Probes one candidate: its address, or each address its name resolves to (`--resolve`),
+/// handing each report over as soon as it is finished.
+async fn scan_candidate(shared: Arc<Shared>, c: Candidate) {
     match c.host {
-        Host::Ip(ip) => vec![probe_one(&shared, c.target, None, ip, c.port).await],
+        Host::Ip(ip) => probe_one(&shared, c.target, None, ip, c.port).await,
         Host::Name(name) => {
             let started = Instant::now();
             let lookup = tokio::time::timeout(
@@ -167,52 +167,33 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) -> Vec<HostReport> {
                     ips
                 }
                 Ok(Err(e)) => {
-                    return vec![unresolved(
-                        &shared,
-                        c.target,
-                        c.port,
-                        e.to_string(),
-                        started,
-                    )];
+                    return unresolved(&shared, c.target, c.port, e.to_string(), started);
                 }
                 Err(_) => {
-                    return vec![unresolved(
-                        &shared,
-                        c.target,
-                        c.port,
-                        "name lookup timed out".into(),
-                        started,
-                    )];
+                    let why = "name lookup timed out".to_owned();
+                    return unresolved(&shared, c.target, c.port, why, started);
                 }
             };
             if addrs.is_empty() {
                 let why = "the name has no addresses".to_owned();
-                return vec![unresolved(&shared, c.target, c.port, why, started)];
+                return unresolved(&shared, c.target, c.port, why, started);
             }
             let take = match shared.resolve {
                 Resolve::First => 1,
                 Resolve::All => addrs.len(),
             };
             // Addresses under --exclude are skipped silently, as they are for address targets.
-            let mut out = Vec::new();
             let allowed = addrs
                 .into_iter()
                 .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
             for ip in allowed.take(take) {
-                out.push(probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await);
+                probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await;
             }
-            out
         }
     }
 }
 
-fn unresolved(
-    shared: &Shared,
-    target: String,
-    port: u16,
-    why: String,
-    started: Instant,
-) -> HostReport {
+fn unresolved(shared: &Shared, target: String, port: u16, why: String, started: Instant) {
     let mut r = HostReport::new(target.clone(), None, port);
     r.status = Status::Error;
     r.error = Some(ErrorInfo {
@@ -220,10 +201,7 @@ fn unresolved(
         message: format!("cannot resolve {target}: {why}"),
     });
     r.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Some(enrich) = &shared.enrich {
-        enrich(&mut r);
-    }
-    r
+    shared.finish(r);
 }
 
 /// Resolves when the user asks the scan to stop (Ctrl-C, or SIGTERM on Unix).
@@ -269,24 +247,31 @@ pub async fn run(
     cfg: &ScanConfig,
     targets: Arc<TargetSet>,
     outputs: &mut Outputs,
-    enrich: Option<Enrich>,
 ) -> Result<Summary> {
+    let (finished, mut reports) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         probe: cfg.probe.clone(),
         analysis: cfg.analysis.clone(),
         resolve: cfg.resolve,
         local_errors: AtomicU64::new(0),
-        enrich,
+        clients: Arc::clone(&cfg.clients),
+        now_unix: cfg.now_unix,
         targets: targets.clone(),
+        finished,
     });
+    let names: Vec<String> = cfg.clients.iter().map(|c| c.name.clone()).collect();
     let total = targets.len();
     let bar = progress_bar(total, cfg.progress);
-    let mut summary = Summary::default();
+    let mut summary = Summary::new(&names);
     let mut candidates = targets.iter();
-    let mut in_flight: JoinSet<Vec<HostReport>> = JoinSet::new();
+    let mut in_flight: JoinSet<()> = JoinSet::new();
     let mut started: u64 = 0;
     let stop = interrupted();
     tokio::pin!(stop);
+    let mut write = |r: HostReport, summary: &mut Summary| -> Result<()> {
+        summary.add(&r);
+        bar.suspend(|| outputs.write(&r))
+    };
 
     loop {
         while in_flight.len() < cfg.concurrency.max(1) {
@@ -303,22 +288,15 @@ pub async fn run(
             break;
         }
         tokio::select! {
+            // Reports first: a report is written before its task counts as done.
+            biased;
+            Some(r) = reports.recv() => write(r, &mut summary)?,
             joined = in_flight.join_next() => {
-                match joined {
-                    Some(Ok(reports)) => {
-                        for r in &reports {
-                            summary.add(r);
-                            bar.suspend(|| outputs.write(r))?;
-                        }
-                        bar.inc(1);
-                    }
-                    Some(Err(e)) => {
-                        // A panicking probe is a bug; keep scanning and say so.
-                        tracing::error!("an endpoint task failed: {e}");
-                        bar.inc(1);
-                    }
-                    None => break,
+                if let Some(Err(e)) = joined {
+                    // A panicking probe is a bug; keep scanning and say so.
+                    tracing::error!("an endpoint task failed: {e}");
                 }
+                bar.inc(1);
             }
             () = &mut stop => {
                 summary.interrupted = true;
@@ -331,14 +309,9 @@ pub async fn run(
                 tokio::pin!(grace);
                 loop {
                     tokio::select! {
-                        joined = in_flight.join_next() => match joined {
-                            Some(Ok(reports)) => for r in &reports {
-                                summary.add(r);
-                                outputs.write(r)?;
-                            },
-                            Some(Err(_)) => {}
-                            None => break,
-                        },
+                        biased;
+                        Some(r) = reports.recv() => write(r, &mut summary)?,
+                        joined = in_flight.join_next() => if joined.is_none() { break },
                         () = &mut grace => {
                             let left = in_flight.len() as u64;
                             in_flight.abort_all();
@@ -350,6 +323,10 @@ pub async fn run(
                 break;
             }
         }
+    }
+    // Reports of tasks that ended (or were aborted) after handing them over.
+    while let Ok(r) = reports.try_recv() {
+        write(r, &mut summary)?;
     }
     bar.finish_and_clear();
     summary.skipped = total.saturating_sub(started + summary.resumed);

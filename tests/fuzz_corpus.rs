@@ -58,7 +58,7 @@ fn every_fuzz_target_is_replayed() {
         "target_list",
         "ports",
         "sanitize",
-        "resume",
+        "saved_scan",
         "tls_flight",
         "certificate",
         "tsrequest",
@@ -101,8 +101,8 @@ fn sanitize() {
 }
 
 #[test]
-fn resume() {
-    replay("resume");
+fn saved_scan() {
+    replay("saved_scan");
 }
 
 #[test]

@@ -956,6 +956,116 @@ fn interrupted_scan_keeps_every_completed_endpoint(signal: &str) {
     assert!(stderr.contains("--resume"), "{stderr}");
 }
 
+/// A name that resolves to two addresses (`--resolve all`): the first answers at once, the
+/// second is a tarpit still in its exchange when the grace period after Ctrl-C ends and its
+/// task is aborted. The first address's report was handed to the writer when it finished, so
+/// the host outputs and the matrix hold the same endpoints: that one, and no other.
+#[test]
+fn a_task_aborted_after_the_grace_period_leaves_matrix_and_outputs_in_step() {
+    use std::io::{Read, Write};
+    // The same port on two loopback addresses: RDP on the first, silence on the second.
+    let fast = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = fast.local_addr().expect("address").port();
+    let tarpit = std::net::TcpListener::bind(("127.0.0.2", port)).expect("bind the tarpit");
+    std::thread::spawn(move || {
+        for conn in fast.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut request = [0u8; 19];
+            if conn.read_exact(&mut request).is_ok() {
+                // SSL_NOT_ALLOWED_BY_SERVER to what offers TLS, Standard RDP otherwise.
+                let answer = if request[15] == 0 {
+                    confirm(0, 0)
+                } else {
+                    failure(2)
+                };
+                let _ = conn.write_all(&answer);
+            }
+        }
+    });
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for conn in tarpit.incoming().flatten() {
+            keep.lock().expect("lock").push(conn);
+        }
+    });
+    // A private mount namespace whose /etc/hosts names both addresses (root, as the harness).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 two.rdpsweep.test\n127.0.0.2 two.rdpsweep.test\n",
+    )
+    .expect("write hosts");
+    let host_conf = dir.path().join("host.conf");
+    std::fs::write(&host_conf, "multi on\n").expect("write host.conf");
+    let (jsonl, matrix) = (dir.path().join("out.jsonl"), dir.path().join("matrix.csv"));
+    let script = r#"mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/host.conf && shift 2 && exec "$@""#;
+    let child = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(&hosts)
+        .arg(&host_conf)
+        .arg(env!("CARGO_BIN_EXE_rdpsweep"))
+        .args([
+            "scan",
+            "--resolve",
+            "all",
+            "--format",
+            "jsonl",
+            "--no-progress",
+        ])
+        .args(["--timeout", "40s", "--client-profile", "patched-mitigated"])
+        .arg("-o")
+        .arg(&jsonl)
+        .arg("--matrix")
+        .arg(&matrix)
+        .arg(format!("two.rdpsweep.test:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start unshare (util-linux) with rdpsweep");
+    let pid = child.id();
+    let until = Instant::now() + Duration::from_secs(15);
+    while jsonl_lines(&jsonl).is_empty() {
+        assert!(
+            Instant::now() < until,
+            "the first address was not written within 15 s (is unshare -m allowed here?)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Ctrl-C to rdpsweep (exec'd in place of sh, so it has the child's pid).
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let out = wait_bounded(child, Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        !held.lock().expect("lock").is_empty(),
+        "the tarpit was reached: the second address was in flight"
+    );
+    let written: Vec<String> = jsonl_lines(&jsonl)
+        .iter()
+        .map(HostReport::endpoint)
+        .collect();
+    assert_eq!(written, [format!("127.0.0.1:{port}")], "{stderr}");
+    let text = std::fs::read_to_string(&matrix).expect("matrix written");
+    let rows: Vec<String> =
+        csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .map(|r| {
+                let r = r.expect("matrix row");
+                format!("{}:{}", &r[1], &r[2])
+            })
+            .collect();
+    assert_eq!(
+        rows, written,
+        "the matrix holds exactly the written endpoints"
+    );
+}
+
 #[test]
 fn resume_skips_what_is_done_repairs_a_torn_last_line_and_appends_the_rest() {
     let listeners = servers::start(vec![

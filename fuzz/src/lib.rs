@@ -20,7 +20,6 @@ use rdpsweep::proto::tls::{self, FlightStatus, MAX_FLIGHT_LEN, ServerFlightReade
 use rdpsweep::proto::tsrequest::{self, Frame, MAX_TS_REQUEST_LEN, TsRequest};
 use rdpsweep::proto::x224::{self, ConnectionConfirm, MAX_CONFIRM_LEN};
 use rdpsweep::report::sanitize::{csv_cell, escape_controls};
-use rdpsweep::scan::Resume;
 use rdpsweep::target::{self, Shard, TargetSet, TargetSpec};
 
 /// A fuzz entry point: takes the fuzzer's bytes, panics on a bug.
@@ -34,7 +33,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("target_list", target_list),
     ("ports", ports),
     ("sanitize", sanitize),
-    ("resume", resume),
+    ("saved_scan", saved_scan),
     ("tls_flight", tls_flight),
     ("certificate", certificate),
     ("tsrequest", tsrequest),
@@ -169,11 +168,18 @@ pub fn sanitize(data: &[u8]) {
     }
 }
 
-/// The `--resume` reader: any text, never a panic; never more endpoints than lines.
-pub fn resume(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let r = Resume::from_jsonl(&text);
-    assert!(r.len() + r.unreadable <= text.lines().count());
+/// The saved-scan reader behind `report`, `diff` and `--resume` (`report::saved`): any bytes,
+/// as JSONL, as a JSON document and undeclared; never a panic, never more records than lines.
+pub fn saved_scan(data: &[u8]) {
+    use rdpsweep::report::saved::{SavedFormat, parse};
+    let lines = data.split(|b| *b == b'\n').count();
+    for format in [None, Some(SavedFormat::Jsonl), Some(SavedFormat::Json)] {
+        if let Ok(saved) = parse(data, "fuzz", format) {
+            assert!(saved.format == SavedFormat::Json || saved.hosts.len() <= lines);
+            let resume = rdpsweep::scan::Resume::from_saved(&saved);
+            assert!(resume.len() <= saved.hosts.len());
+        }
+    }
 }
 
 /// The server's first TLS flight as the hand-built hello reads it (`proto::tls`): fed whole

@@ -115,6 +115,15 @@ pub fn evaluate(host: &HostReport, client: &ClientProfile) -> CompatCell {
     combine(issues(host, client))
 }
 
+/// Fills `host.compat` with one cell per client (replacing earlier cells). Pure.
+pub fn evaluate_all(host: &mut HostReport, clients: &[ClientProfile]) {
+    host.compat.clear();
+    for c in clients {
+        let cell = evaluate(host, c);
+        host.compat.insert(c.name.clone(), cell);
+    }
+}
+
 fn combine(mut issues: Vec<Issue>) -> CompatCell {
     issues.sort_by_key(|i| std::cmp::Reverse(severity_rank(i.outcome)));
     let Some(first) = issues.first() else {

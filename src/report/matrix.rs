@@ -207,54 +207,17 @@ impl ClientSummary {
     }
 }
 
-/// Streaming counter: feed reports as they come.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SummaryCounter {
-    summaries: Vec<ClientSummary>,
-}
-
-impl SummaryCounter {
-    pub fn new(clients: &[String]) -> Self {
-        Self {
-            summaries: clients.iter().map(ClientSummary::new).collect(),
-        }
-    }
-
-    /// Counts one host when it is an RDP server (a closed or non-RDP endpoint says nothing
-    /// about a client, and would drown the counts on a sparse range); a client without a cell
-    /// counts as unknown.
-    pub fn add(&mut self, report: &HostReport) {
-        if report.status != Status::Rdp {
-            return;
-        }
-        for s in &mut self.summaries {
-            let outcome = report
-                .compat
-                .get(&s.client)
-                .map_or(Outcome::Unknown, |c| c.outcome);
-            s.add(outcome);
-        }
-    }
-
-    pub fn summaries(&self) -> &[ClientSummary] {
-        &self.summaries
-    }
-
-    pub fn into_summaries(self) -> Vec<ClientSummary> {
-        self.summaries
-    }
-}
-
-/// Per-client counts over `reports`. Pure.
+/// Per-client counts over `reports` (RDP servers only, see [`super::summary::Summary::add`]).
+/// Pure.
 pub fn summarize<'a>(
     reports: impl IntoIterator<Item = &'a HostReport>,
     clients: &[String],
 ) -> Vec<ClientSummary> {
-    let mut c = SummaryCounter::new(clients);
+    let mut summary = super::summary::Summary::new(clients);
     for r in reports {
-        c.add(r);
+        summary.add(r);
     }
-    c.into_summaries()
+    summary.compat
 }
 
 /// The terminal's compact matrix: one line per host (`rows`: endpoint and cell texts in

@@ -3,10 +3,12 @@
 
 pub mod csv;
 pub mod diff;
+pub mod gate;
 pub mod html;
 pub mod matrix;
 pub mod output;
 pub mod sanitize;
+pub mod saved;
 pub mod schema;
 pub mod summary;
 pub mod table;

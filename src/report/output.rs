@@ -1,9 +1,10 @@
-//! The result sinks of one scan: stdout in one format plus any number of files, all fed by
-//! the scan's single writer loop as endpoints finish.
+//! The result sinks of one scan: stdout in one format plus any number of files and the
+//! compatibility matrix, all fed by the scan's single writer loop as endpoints finish (each
+//! report already carries its compatibility cells), and closed with the finished summary.
 //!
-//! Crash safety: JSONL is flushed after every line (append-safe). `.json` and `.csv` files are
-//! written to `NAME.partial` and renamed over `NAME` only when the scan finishes, so an
-//! interrupted or failed run never leaves a truncated document under the final name.
+//! Crash safety: JSONL is flushed after every line (append-safe). `.json`, `.csv` and matrix
+//! files are written to `NAME.partial` and renamed over `NAME` only when the scan finishes, so
+//! an interrupted or failed run never leaves a truncated document under the final name.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 
 use super::HostReport;
 use super::csv::CsvWriter;
+use super::matrix::MatrixWriter;
 use super::summary::ScanMeta;
 use super::table::TableWriter;
 
@@ -45,6 +47,23 @@ enum Writer {
     Csv(Box<CsvWriter<Out>>),
     Json { out: Out, first: bool },
     Jsonl(Out),
+    Matrix(Box<MatrixWriter<Out>>),
+}
+
+/// Where a scan's results go.
+#[derive(Debug, Clone, Default)]
+pub struct OutputSpec {
+    /// The format on standard output, if any.
+    pub stdout: Option<Format>,
+    /// `-o FILE`, with the format each extension names.
+    pub files: Vec<(PathBuf, Format)>,
+    /// `--matrix FILE.csv`.
+    pub matrix: Option<PathBuf>,
+    /// A JSONL file among `files` that is appended to instead of truncated (the `--resume`
+    /// file); the caller has made sure it ends with a complete line.
+    pub append: Option<PathBuf>,
+    /// The clients evaluated (matrix columns, in order).
+    pub clients: Vec<String>,
 }
 
 struct Sink {
@@ -65,56 +84,67 @@ fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-impl Outputs {
-    /// Opens stdout (when `stdout` is given) and every file. Fails before any scanning when a
-    /// file cannot be created.
-    pub fn open(stdout: Option<Format>, files: &[(PathBuf, Format)]) -> Result<Self> {
-        Self::open_appending(stdout, files, None)
+/// Creates (or, `appending`, opens for appending) the file for `path`: `NAME.partial` when
+/// `atomic`, with the rename to do at the end.
+fn open_file(
+    path: &Path,
+    atomic: bool,
+    appending: bool,
+) -> Result<(Out, Option<(PathBuf, PathBuf)>)> {
+    let target = if atomic {
+        partial_path(path)
+    } else {
+        path.to_owned()
+    };
+    let file = if appending {
+        File::options().append(true).create(true).open(&target)
+    } else {
+        File::create(&target)
     }
+    .with_context(|| format!("cannot create output file {}", target.display()))?;
+    let out: Out = Box::new(BufWriter::new(file));
+    Ok((out, atomic.then(|| (target, path.to_owned()))))
+}
 
-    /// Like [`Outputs::open`], but a JSONL file at `append` (the `--resume` file) is appended
-    /// to instead of truncated. The caller has made sure it ends with a complete line.
-    pub fn open_appending(
-        stdout: Option<Format>,
-        files: &[(PathBuf, Format)],
-        append: Option<&Path>,
-    ) -> Result<Self> {
+impl Outputs {
+    /// Opens stdout (when asked for) and every file. Fails before any scanning when a file
+    /// cannot be created.
+    pub fn open(spec: &OutputSpec) -> Result<Self> {
         let mut sinks = Vec::new();
-        if let Some(format) = stdout {
+        if let Some(format) = spec.stdout {
             let out: Out = Box::new(BufWriter::new(io::stdout()));
             sinks.push(Sink {
-                writer: Self::writer(format, out, false)?,
+                writer: Self::writer(format, out, false, &spec.clients)?,
                 rename: None,
                 name: "standard output".into(),
             });
         }
-        for (path, format) in files {
+        for (path, format) in &spec.files {
             let atomic = matches!(format, Format::Json | Format::Csv);
-            let target = if atomic {
-                partial_path(path)
-            } else {
-                path.clone()
-            };
-            let appending = *format == Format::Jsonl && append == Some(path.as_path());
-            let file = if appending {
-                File::options().append(true).create(true).open(&target)
-            } else {
-                File::create(&target)
-            }
-            .with_context(|| format!("cannot create output file {}", target.display()))?;
-            let out: Out = Box::new(BufWriter::new(file));
+            let appending = *format == Format::Jsonl && spec.append.as_deref() == Some(path);
+            let (out, rename) = open_file(path, atomic, appending)?;
             sinks.push(Sink {
-                writer: Self::writer(*format, out, true)?,
-                rename: atomic.then(|| (target, path.clone())),
+                writer: Self::writer(*format, out, true, &spec.clients)?,
+                rename,
+                name: path.display().to_string(),
+            });
+        }
+        if let Some(path) = &spec.matrix {
+            let (out, rename) = open_file(path, true, false)?;
+            let matrix = MatrixWriter::new(out, true, spec.clients.clone())
+                .with_context(|| format!("cannot write matrix file {}", path.display()))?;
+            sinks.push(Sink {
+                writer: Writer::Matrix(Box::new(matrix)),
+                rename,
                 name: path.display().to_string(),
             });
         }
         Ok(Self { sinks })
     }
 
-    fn writer(format: Format, mut out: Out, file: bool) -> Result<Writer> {
+    fn writer(format: Format, mut out: Out, file: bool, clients: &[String]) -> Result<Writer> {
         Ok(match format {
-            Format::Table => Writer::Table(TableWriter::new(out)),
+            Format::Table => Writer::Table(TableWriter::new(out).with_clients(clients)),
             Format::Csv => Writer::Csv(Box::new(CsvWriter::new(out, file)?)),
             Format::Json => {
                 out.write_all(b"{\"hosts\":[")?;
@@ -142,6 +172,7 @@ impl Outputs {
                     .map_err(io::Error::other)
                     .and_then(|()| out.write_all(b"\n"))
                     .and_then(|()| out.flush()),
+                Writer::Matrix(m) => m.write(report),
             };
             res.with_context(|| format!("cannot write to {name}"))?;
         }
@@ -167,6 +198,7 @@ impl Outputs {
                         out.flush()?;
                     }
                     Writer::Jsonl(mut out) => out.flush()?,
+                    Writer::Matrix(m) => m.into_inner()?.flush()?,
                 }
                 Ok(())
             })();

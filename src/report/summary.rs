@@ -3,9 +3,31 @@
 use serde::Serialize;
 
 use super::HostReport;
-use super::matrix::ClientSummary;
-use super::schema::Status;
+use super::matrix::{self, ClientSummary};
+use super::schema::{Outcome, Status};
+use crate::analysis::findings::Severity;
 use crate::client::profile::ClientProfile;
+
+/// How many examples of each outcome and finding severity a summary keeps.
+pub const MAX_EXAMPLES: usize = 5;
+
+/// One host that reached an outcome or a finding severity: what `--fail-on` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Example {
+    /// `endpoint x client: cell`.
+    Cell {
+        endpoint: String,
+        client: String,
+        outcome: Outcome,
+        cell: String,
+    },
+    /// `endpoint: finding id (severity)`.
+    Finding {
+        endpoint: String,
+        id: String,
+        severity: Severity,
+    },
+}
 
 /// Counts by status, and what was not scanned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -24,9 +46,31 @@ pub struct Summary {
     pub resumed: u64,
     /// Connection attempts that failed for local reasons (descriptors, ports) and were retried.
     pub local_errors: u64,
+    /// Per client, in order: how many RDP hosts reached each outcome (the `scan.compat` of the
+    /// JSON document).
+    #[serde(skip)]
+    pub compat: Vec<ClientSummary>,
+    /// The highest finding severity seen on any endpoint.
+    #[serde(skip)]
+    pub max_severity: Option<Severity>,
+    /// The first hosts that reached each outcome and finding severity (at most
+    /// [`MAX_EXAMPLES`] of each).
+    #[serde(skip)]
+    pub examples: Vec<Example>,
 }
 
 impl Summary {
+    /// An empty summary counting outcomes for `clients` (matrix columns, in order).
+    pub fn new(clients: &[String]) -> Self {
+        Self {
+            compat: clients.iter().map(ClientSummary::new).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Counts one endpoint: its status, and, for an RDP server, each client's outcome (a closed
+    /// or non-RDP endpoint says nothing about a client, and would drown the counts on a sparse
+    /// range; a client without a cell counts as unknown).
     pub fn add(&mut self, r: &HostReport) {
         self.endpoints += 1;
         match r.status {
@@ -35,6 +79,52 @@ impl Summary {
             Status::Closed => self.closed += 1,
             Status::Filtered => self.filtered += 1,
             Status::Error => self.error += 1,
+        }
+        for (i, f) in r.findings.iter().enumerate() {
+            self.max_severity = self.max_severity.max(Some(f.severity));
+            let first_of_its_severity = !r
+                .findings
+                .iter()
+                .take(i)
+                .any(|earlier| earlier.severity == f.severity);
+            if !first_of_its_severity {
+                continue;
+            }
+            let seen = self
+                .examples
+                .iter()
+                .filter(
+                    |e| matches!(e, Example::Finding { severity, .. } if *severity == f.severity),
+                )
+                .count();
+            if seen < MAX_EXAMPLES {
+                self.examples.push(Example::Finding {
+                    endpoint: r.endpoint(),
+                    id: f.id.clone(),
+                    severity: f.severity,
+                });
+            }
+        }
+        if r.status != Status::Rdp {
+            return;
+        }
+        for s in &mut self.compat {
+            let cell = r.compat.get(&s.client);
+            let outcome = cell.map_or(Outcome::Unknown, |c| c.outcome);
+            s.add(outcome);
+            let seen = self
+                .examples
+                .iter()
+                .filter(|e| matches!(e, Example::Cell { outcome: o, .. } if *o == outcome))
+                .count();
+            if outcome != Outcome::Ok && seen < MAX_EXAMPLES {
+                self.examples.push(Example::Cell {
+                    endpoint: r.endpoint(),
+                    client: s.client.clone(),
+                    outcome,
+                    cell: matrix::cell_text(cell),
+                });
+            }
         }
     }
 

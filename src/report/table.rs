@@ -7,6 +7,7 @@ use std::io::Write;
 use unicode_width::UnicodeWidthStr;
 
 use super::HostReport;
+use super::matrix;
 use super::sanitize;
 use super::schema::Status;
 use super::summary::Summary;
@@ -159,10 +160,22 @@ fn fit(s: &str, width: usize) -> String {
     out
 }
 
-/// Streams table lines to `out`.
+/// At most this many hosts in the terminal's compact matrix.
+pub const COMPACT_ROWS: usize = 200;
+
+/// One row of the compact matrix: its sort key `(ip, port, target)`, the endpoint and the
+/// cell texts in client order.
+type CompactRow = ((Option<std::net::IpAddr>, u16, String), String, Vec<String>);
+
+/// Streams table lines to `out`; at the end, the count line and, when clients were evaluated,
+/// the compact compatibility matrix and the per-client counts.
 pub struct TableWriter<W: Write> {
     out: W,
     header_done: bool,
+    clients: Vec<String>,
+    /// `(ip, port, target)` sort key, endpoint, cell texts: the compact matrix's rows.
+    compact: Vec<CompactRow>,
+    compact_more: u64,
 }
 
 impl<W: Write> TableWriter<W> {
@@ -170,7 +183,16 @@ impl<W: Write> TableWriter<W> {
         Self {
             out,
             header_done: false,
+            clients: Vec::new(),
+            compact: Vec::new(),
+            compact_more: 0,
         }
+    }
+
+    /// Also shows the compact matrix of these clients at the end.
+    pub fn with_clients(mut self, clients: &[String]) -> Self {
+        self.clients = clients.to_vec();
+        self
     }
 
     fn line(&mut self, cells: impl Iterator<Item = String>) -> std::io::Result<()> {
@@ -179,6 +201,19 @@ impl<W: Write> TableWriter<W> {
     }
 
     pub fn write(&mut self, r: &HostReport) -> std::io::Result<()> {
+        if r.status == Status::Rdp && !self.clients.is_empty() {
+            if self.compact.len() < COMPACT_ROWS {
+                let cells = self
+                    .clients
+                    .iter()
+                    .map(|c| matrix::cell_text(r.compat.get(c)))
+                    .collect();
+                let key = (r.ip, r.port, r.target.clone());
+                self.compact.push((key, r.endpoint(), cells));
+            } else {
+                self.compact_more += 1;
+            }
+        }
         if matches!(r.status, Status::Closed | Status::Filtered) {
             return Ok(());
         }
@@ -199,6 +234,22 @@ impl<W: Write> TableWriter<W> {
             writeln!(self.out)?;
         }
         writeln!(self.out, "{}", summary.count_line())?;
+        if !self.clients.is_empty() {
+            self.compact.sort_by(|a, b| a.0.cmp(&b.0));
+            let rows: Vec<(String, Vec<String>)> = std::mem::take(&mut self.compact)
+                .into_iter()
+                .map(|(_, endpoint, cells)| (endpoint, cells))
+                .collect();
+            write!(
+                self.out,
+                "{}",
+                matrix::compact_table(&self.clients, &rows, self.compact_more)
+            )?;
+            writeln!(self.out, "clients:")?;
+            for s in &summary.compat {
+                writeln!(self.out, "  {}", s.line())?;
+            }
+        }
         self.out.flush()
     }
 }

@@ -1,8 +1,5 @@
-//! The command line: clap arguments, resolved into one [`ScanConfig`] before any packet is
-//! sent, and the documented exit codes.
-
-pub mod clients;
-pub mod trust;
+//! `rdpsweep scan`: its arguments, resolved into one [`ScanConfig`] before any packet is sent,
+//! and the run.
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -12,57 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
+use super::exit;
+use super::select::{CompatArgs, resolve_clients};
 use crate::analysis::AnalysisOptions;
 use crate::observe::tls::TlsVersionMode;
 use crate::probe::ProbeOptions;
 use crate::probe::pace::Pacer;
 use crate::probe::tls::TlsContext;
-use crate::report::output::{Format, Outputs};
+use crate::report::output::{Format, OutputSpec, Outputs};
+use crate::report::saved;
 use crate::report::summary::ScanMeta;
 use crate::scan::{self, Resolve, ScanConfig};
 use crate::target::{self, Shard, TargetSet, TargetSpec};
-
-/// Exit codes (documented in README.md).
-pub mod exit {
-    /// The scan completed (whatever the hosts' states).
-    pub const OK: u8 = 0;
-    /// A `--fail-on` condition was reached.
-    pub const FAIL_ON: u8 = 1;
-    /// Bad usage or input: nothing was scanned.
-    pub const USAGE: u8 = 2;
-    /// The scan could not run or its results could not be written.
-    pub const RUNTIME: u8 = 3;
-    /// Interrupted by Ctrl-C / SIGTERM; completed endpoints were written.
-    pub const INTERRUPTED: u8 = 130;
-}
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "rdpsweep",
-    version,
-    about = "Concurrent, credential-free RDP posture scanner: security layers, NLA, TLS and certificates, CredSSP patch level, host identity, client compatibility.",
-    after_help = "Exit status: 0 scan completed, 1 --fail-on reached, 2 usage or input error (nothing scanned), 3 runtime error, 130 interrupted."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Probe RDP endpoints and report their posture.
-    Scan(Box<ScanArgs>),
-    /// Describe RDP clients: the local one by default (--format json output can be fed back
-    /// with --client-state).
-    Client(clients::ClientArgs),
-    /// Re-evaluate a saved scan (JSON or JSONL) against client profiles, without rescanning.
-    Report(clients::ReportArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -136,35 +96,28 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_progress: bool,
     #[command(flatten)]
-    pub compat: clients::CompatArgs,
+    pub compat: CompatArgs,
     /// Skip endpoints already present in FILE (JSONL of an earlier, interrupted run). When FILE
     /// is also an `-o` output it is appended to, so repeating the command finishes the scan.
     #[arg(long, value_name = "FILE.jsonl")]
     pub resume: Option<PathBuf>,
 }
 
-/// Reads the `--resume` file. A file that does not exist yet means nothing is done.
+/// Reads the `--resume` file with the one saved-scan reader. A file that does not exist yet
+/// means nothing is done.
 fn load_resume(path: &Path) -> Result<scan::Resume> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "rdpsweep: --resume {} does not exist yet: scanning everything",
-                path.display()
-            );
-            return Ok(scan::Resume::default());
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let resume = scan::Resume::from_jsonl(&String::from_utf8_lossy(&bytes));
-    if resume.unreadable > 0 {
+    if !path.exists() {
         eprintln!(
-            "rdpsweep: --resume {}: ignored {} lines that are not host records",
-            path.display(),
-            resume.unreadable
+            "rdpsweep: --resume {} does not exist yet: scanning everything",
+            path.display()
         );
+        return Ok(scan::Resume::default());
     }
-    Ok(resume)
+    let saved = saved::read(path)?;
+    for w in &saved.warnings {
+        eprintln!("rdpsweep: --resume {w}");
+    }
+    Ok(scan::Resume::from_saved(&saved))
 }
 
 /// Makes the `--resume` file safe to append to: an incomplete last line (a run killed
@@ -203,30 +156,6 @@ fn repair_jsonl_tail(path: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// True when `a` and `b` name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
-/// `-o FILE` arguments with the format each extension names (`.csv`, `.json`, `.jsonl`).
-pub(crate) fn output_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>> {
-    paths
-        .iter()
-        .map(|path| {
-            let format = Format::from_path(path).with_context(|| {
-                format!(
-                    "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
-                    path.display()
-                )
-            })?;
-            Ok((path.clone(), format))
-        })
-        .collect()
 }
 
 /// Reads a target or exclusion file (`-` is standard input), naming it in errors.
@@ -291,8 +220,6 @@ pub struct ResolvedScan {
     pub stdout: Format,
     pub files: Vec<(PathBuf, Format)>,
     pub meta: ScanMeta,
-    /// The clients to evaluate every host against (docs/compat.md).
-    pub clients: Vec<crate::client::ClientProfile>,
 }
 
 /// Resolves and validates everything before any packet is sent.
@@ -312,7 +239,7 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     let ports = target::parse_ports(&args.ports)?;
     let targets = TargetSet::new(specs, excludes, &ports, args.seed, args.shard)?;
 
-    let files = output_files(&args.output)?;
+    let files = super::output_files(&args.output)?;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -332,14 +259,14 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             credssp_versions.push(v);
         }
     }
-    let clients = clients::resolve_clients(
+    let clients = resolve_clients(
         &args.compat.select,
         &crate::client::builtin::default_profile_names(),
     )?;
     let tls = TlsContext::new()?;
-    let (trust_stores, warnings) = trust::load_trust_stores(&trust::TrustOptions {
+    let (trust_stores, warnings) = super::trust::load_trust_stores(&super::trust::TrustOptions {
         ca_file: args.ca_file.clone(),
-        ..trust::TrustOptions::default()
+        ..super::trust::TrustOptions::default()
     })?;
     for warning in &warnings {
         tracing::warn!("platform trust store: {warning}");
@@ -367,11 +294,13 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             Some(path) => Some(Arc::new(load_resume(path)?)),
             None => None,
         },
+        clients: Arc::new(clients),
+        now_unix: scan::now_unix(),
     };
     let meta = ScanMeta {
         tool: "rdpsweep",
         version: env!("CARGO_PKG_VERSION"),
-        started: now_rfc3339(),
+        started: super::now_rfc3339(),
         finished: None,
         targets: args.targets.clone(),
         ports,
@@ -385,32 +314,11 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
         stdout: args.format,
         files,
         meta,
-        clients,
     })
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
-async fn scan(args: ScanArgs) -> ExitCode {
+/// `rdpsweep scan`.
+pub async fn run(args: ScanArgs) -> ExitCode {
     let mut resolved = match resolve_scan(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -424,7 +332,7 @@ async fn scan(args: ScanArgs) -> ExitCode {
         resolved
             .files
             .iter()
-            .find(|(path, format)| *format == Format::Jsonl && same_file(path, resume))
+            .find(|(path, format)| *format == Format::Jsonl && super::same_file(path, resume))
             .map(|(path, _)| path.clone())
     });
     if let Some(path) = &append
@@ -439,62 +347,43 @@ async fn scan(args: ScanArgs) -> ExitCode {
             done.len()
         );
     }
-    let mut outputs =
-        match Outputs::open_appending(Some(resolved.stdout), &resolved.files, append.as_deref()) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("rdpsweep: {e:#}");
-                return ExitCode::from(exit::USAGE);
-            }
-        };
-    let compat = match clients::CompatRun::open(
-        std::mem::take(&mut resolved.clients),
-        args.compat.matrix.as_deref(),
-        args.compat.fail_on.clone(),
-    ) {
-        Ok(c) => Arc::new(c),
+    let spec = OutputSpec {
+        stdout: Some(resolved.stdout),
+        files: resolved.files.clone(),
+        matrix: args.compat.matrix.clone(),
+        append,
+        clients: resolved
+            .config
+            .clients
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    };
+    let mut outputs = match Outputs::open(&spec) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("rdpsweep: {e:#}");
             return ExitCode::from(exit::USAGE);
         }
     };
-    let enrich = compat.is_active().then(|| compat.enrich());
-    let summary = match scan::run(
-        &resolved.config,
-        resolved.targets.clone(),
-        &mut outputs,
-        enrich,
-    )
-    .await
-    {
+    let summary = match scan::run(&resolved.config, resolved.targets.clone(), &mut outputs).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rdpsweep: {e:#}");
             return ExitCode::from(exit::RUNTIME);
         }
     };
-    let compat = match compat.finish() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rdpsweep: {e:#}");
-            return ExitCode::from(exit::RUNTIME);
-        }
-    };
     let mut meta = resolved.meta;
-    meta.finished = Some(now_rfc3339());
-    meta.summary = Some(summary.clone());
-    meta.clients = compat.clients.clone();
-    meta.compat = compat.summaries.clone();
-    if let Err(e) = outputs.finish(&meta) {
-        eprintln!("rdpsweep: {e:#}");
-        return ExitCode::from(exit::RUNTIME);
-    }
-    compat.print(resolved.stdout == Format::Table);
-    if summary.interrupted {
-        eprintln!(
-            "rdpsweep: interrupted; {} endpoints written, {} not scanned",
-            summary.endpoints, summary.skipped
-        );
+    meta.finished = Some(super::now_rfc3339());
+    meta.clients = resolved.config.clients.as_ref().clone();
+    meta.compat = summary.compat.clone();
+    let interrupted = summary
+        .interrupted
+        .then_some((summary.endpoints, summary.skipped));
+    meta.summary = Some(summary);
+    let code = super::finish(outputs, &meta, resolved.stdout, &args.compat.fail_on);
+    if let Some((written, skipped)) = interrupted {
+        eprintln!("rdpsweep: interrupted; {written} endpoints written, {skipped} not scanned");
         if let Some((path, _)) = resolved.files.iter().find(|(_, f)| *f == Format::Jsonl) {
             eprintln!(
                 "rdpsweep: to scan the rest, run the same command with --resume {}",
@@ -503,29 +392,5 @@ async fn scan(args: ScanArgs) -> ExitCode {
         }
         return ExitCode::from(exit::INTERRUPTED);
     }
-    if !compat.failed.is_empty() {
-        return ExitCode::from(exit::FAIL_ON);
-    }
-    ExitCode::from(exit::OK)
-}
-
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rdpsweep: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::RUNTIME);
-        }
-    };
-    match cli.command {
-        Command::Scan(args) => runtime.block_on(scan(*args)),
-        Command::Client(args) => clients::run_client(args),
-        Command::Report(args) => clients::run_report(args),
-    }
+    code
 }

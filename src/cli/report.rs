@@ -1,0 +1,79 @@
+//! `rdpsweep report`: re-evaluates a saved scan (JSON or JSONL) against client profiles, and
+//! writes it again in any format, without rescanning.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::exit;
+use super::select::{CompatArgs, resolve_clients};
+use crate::client::builtin;
+use crate::report::output::{Format, OutputSpec, Outputs};
+use crate::report::saved;
+use crate::report::summary::{ScanMeta, Summary};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A saved scan: `-o FILE.json` or `-o FILE.jsonl` (or `--format json/jsonl` output).
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Format on standard output.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write results to FILE; the format follows the extension (.csv .json .jsonl).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Vec<PathBuf>,
+    #[command(flatten)]
+    pub compat: CompatArgs,
+}
+
+/// `rdpsweep report`.
+pub fn run(args: ReportArgs) -> ExitCode {
+    let prepared = (|| -> Result<_> {
+        let clients = resolve_clients(&args.compat.select, &builtin::default_profile_names())?;
+        let saved = saved::read(&args.input)?;
+        for w in &saved.warnings {
+            eprintln!("rdpsweep: {w}");
+        }
+        let outputs = Outputs::open(&OutputSpec {
+            stdout: Some(args.format),
+            files: super::output_files(&args.output)?,
+            matrix: args.compat.matrix.clone(),
+            append: None,
+            clients: clients.iter().map(|c| c.name.clone()).collect(),
+        })?;
+        Ok((saved.hosts, outputs, clients))
+    })();
+    let (hosts, mut outputs, clients) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let started = super::now_rfc3339();
+    let names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
+    let mut summary = Summary::new(&names);
+    for mut h in hosts {
+        crate::compat::evaluate_all(&mut h, &clients);
+        summary.add(&h);
+        if let Err(e) = outputs.write(&h) {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    let meta = ScanMeta {
+        tool: "rdpsweep",
+        version: env!("CARGO_PKG_VERSION"),
+        started,
+        finished: Some(super::now_rfc3339()),
+        targets: vec![args.input.display().to_string()],
+        ports: Vec::new(),
+        compat: summary.compat.clone(),
+        summary: Some(summary),
+        clients,
+    };
+    super::finish(outputs, &meta, args.format, &args.compat.fail_on)
+}
