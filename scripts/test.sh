@@ -14,11 +14,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Real servers the integration tests start on loopback (tests/support), and the tools they use.
-TEST_PACKAGES=(xrdp freerdp2-shadow-x11 xvfb openssl)
+TEST_PACKAGES=(xrdp freerdp2-shadow-x11 freerdp2-x11 xvfb openssl)
 # What the `openssl` crate's `vendored` feature needs to build OpenSSL from source.
 BUILD_PACKAGES=(perl make gcc libc6-dev)
 # Commands the test harness runs (each must exist after the install).
-REQUIRED_COMMANDS=(xrdp xrdp-keygen freerdp-shadow-cli Xvfb openssl unshare hostname)
+REQUIRED_COMMANDS=(xrdp xrdp-keygen freerdp-shadow-cli xfreerdp Xvfb openssl unshare hostname cc)
 
 LOCKED=()
 if [[ "${CI:-}" == "true" ]]; then
