@@ -18,7 +18,7 @@ static NEXT_ADDRESS: AtomicU32 = AtomicU32::new(0);
 ///
 /// Each integration test binary passes its own tag so binaries running at once do not mix
 /// servers: 10 `tests/servers.rs`, 11 `tests/negotiate.rs`, 30 `tests/tls.rs`, 40
-/// `tests/credssp.rs`, 50 `tests/compat.rs`, 60 `tests/windows.rs`, 70 `tests/snapshots.rs`;
+/// `tests/credssp.rs`, 50 `tests/compat.rs`, 60 `tests/windows.rs`, 70 `tests/snapshots.rs`, 110 `tests/real_client.rs`;
 /// pick an unused one for a new binary and add it here. Tag 0 is refused: 127.0.0.x holds
 /// 127.0.0.1, which FreeRDP treats specially.
 pub fn loopback(binary_tag: u8) -> Ipv4Addr {
