@@ -244,3 +244,327 @@ fn why_cant_this_laptop_connect() {
     );
     assert!(fix.contains("/d 2 /f") && fix.contains("ROLLBACK"), "{fix}");
 }
+
+// -------------------------------------------------------------------------------------------
+// The `local` client on Linux: the real FreeRDP client (Debian's freerdp2-x11) read without a
+// display, and the default client set without any FreeRDP client.
+
+mod local_client {
+    use std::ffi::OsStr;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    /// Runs the built binary with `PATH` set to `path` (the real one when `None`) and no
+    /// `DISPLAY`/`WAYLAND_DISPLAY`, as on a headless jump host; at most 60 s.
+    fn rdpsweep<I, S>(path: Option<&OsStr>, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdpsweep"));
+        cmd.args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        let shown = format!("{cmd:?}");
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{shown}: {e}"));
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => panic!("{shown}: {e}"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("{shown} did not finish within 60 s")
+            }
+        }
+    }
+
+    fn show(out: &Output) -> String {
+        format!(
+            "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// `rdpsweep client --format json` → the local profile.
+    fn local_profile(path: Option<&OsStr>) -> Value {
+        let out = rdpsweep(path, ["client", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
+    }
+
+    fn notes(p: &Value) -> Vec<String> {
+        p["notes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no notes: {p:#}"))
+            .iter()
+            .map(|n| n.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The installed `xfreerdp`; panics naming the package when it is missing (never skips).
+    fn xfreerdp() -> PathBuf {
+        let path = Path::new("/usr/bin/xfreerdp");
+        assert!(
+            path.is_file(),
+            "/usr/bin/xfreerdp is missing: these tests need Debian's freerdp2-x11 \
+             (scripts/test.sh installs it)"
+        );
+        path.to_path_buf()
+    }
+
+    /// The upstream version Debian's package database gives for freerdp2-x11, read here with
+    /// plain string handling (independent of the parser under test).
+    fn packaged_version() -> String {
+        let out = Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", "freerdp2-x11"])
+            .output()
+            .expect("dpkg-query runs");
+        let full = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(out.status.success() && !full.is_empty(), "{out:?}");
+        full.split(['+', '-', '~']).next().unwrap().to_owned()
+    }
+
+    /// A folder holding only `name` (a script with `body`, or a link to `target`), to be the
+    /// whole `PATH`.
+    fn path_with(dir: &Path, name: &str, body: Option<&str>, target: Option<&Path>) {
+        let file = dir.join(name);
+        match (body, target) {
+            (Some(body), None) => {
+                std::fs::write(&file, body).unwrap();
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            (None, Some(target)) => std::os::unix::fs::symlink(target, &file).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn freerdp2_version_and_openssl_are_read_without_a_display() {
+        xfreerdp();
+        let p = local_profile(None);
+        let notes = notes(&p);
+        assert_eq!(p["kind"], "freerdp", "{p:#}");
+        assert_eq!(p["version"], packaged_version().as_str(), "{p:#}");
+        assert_eq!(p["credssp_fix"], "yes", "{p:#}");
+        // OpenSSL 3 from libssl.so.3, so TLS 1.0/1.1 off and 1.3 on.
+        assert_eq!(
+            p["tls_versions"],
+            serde_json::json!(["1.2", "1.3"]),
+            "{p:#}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("libssl.so.3") && n.contains("OpenSSL 3 from the library")),
+            "{notes:#?}"
+        );
+        // Headless, `xfreerdp --version` says "failed to open display": the note says so and
+        // where the version came from instead.
+        assert!(
+            notes.iter().any(|n| n.contains("printed no version")
+                && n.contains("failed to open display")
+                && n.contains("libfreerdp2.so.2")),
+            "{notes:#?}"
+        );
+    }
+
+    #[test]
+    fn the_library_file_name_alone_gives_the_version() {
+        // PATH holds only a link to xfreerdp: no dpkg-query, no openssl command.
+        let dir = tempfile::tempdir().unwrap();
+        path_with(dir.path(), "xfreerdp", None, Some(&xfreerdp()));
+        let p = local_profile(Some(dir.path().as_os_str()));
+        let notes = notes(&p);
+        assert_eq!(p["version"], packaged_version().as_str(), "{p:#}");
+        assert_eq!(
+            p["tls_versions"],
+            serde_json::json!(["1.2", "1.3"]),
+            "{p:#}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("from the file name of the FreeRDP library it links")),
+            "{notes:#?}"
+        );
+    }
+
+    #[test]
+    fn a_client_that_prints_its_version_is_believed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        path_with(
+            dir.path(),
+            "xfreerdp3",
+            Some("#!/bin/sh\necho 'This is FreeRDP version 3.5.1 (n/a)'\n"),
+            None,
+        );
+        let p = local_profile(Some(dir.path().as_os_str()));
+        assert_eq!(p["kind"], "freerdp", "{p:#}");
+        assert_eq!(p["version"], "3.5.1", "{p:#}");
+        assert_eq!(p["source"], "local xfreerdp3", "{p:#}");
+        assert!(
+            notes(&p)
+                .iter()
+                .any(|n| n.contains("from `") && n.contains("xfreerdp3 --version`")),
+            "{p:#}"
+        );
+    }
+
+    #[test]
+    fn an_installed_client_without_a_readable_version_is_never_called_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        path_with(
+            dir.path(),
+            "xfreerdp",
+            Some("#!/bin/sh\necho 'usage: xfreerdp [options]' >&2\nexit 1\n"),
+            None,
+        );
+        let p = local_profile(Some(dir.path().as_os_str()));
+        let notes = notes(&p);
+        assert_eq!(p["kind"], "freerdp", "{p:#}");
+        assert_eq!(p["version"], Value::Null, "{p:#}");
+        assert_eq!(p["credssp_fix"], "unknown", "{p:#}");
+        let first = notes.first().expect("a note");
+        for said in [
+            "is installed, but its version could not be read",
+            "--version` printed no version (\"usage: xfreerdp [options]\")",
+            "not an ELF file",
+            "dpkg-query",
+        ] {
+            assert!(first.contains(said), "{said:?} missing from {first}");
+        }
+        assert!(notes.iter().all(|n| !n.contains("not found")), "{notes:#?}");
+        // Something is known (it is FreeRDP): the default set keeps it, without a note.
+        let out = rdpsweep(
+            Some(dir.path().as_os_str()),
+            ["report", "-i", &super::report_fixture(), "--format", "json"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("leaving `local` out"),
+            "{}",
+            show(&out)
+        );
+    }
+
+    /// Client names evaluated by `rdpsweep report` (the JSON document's `scan.clients`), after
+    /// checking that every host has a cell for exactly those.
+    fn reported_clients(out: &Output) -> Vec<String> {
+        assert_eq!(out.status.code(), Some(0), "{}", show(out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+        let names: Vec<String> = doc["scan"]["clients"]
+            .as_array()
+            .expect("scan.clients")
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        let hosts = doc["hosts"].as_array().expect("hosts");
+        assert!(!hosts.is_empty());
+        for h in hosts {
+            let mut cells: Vec<String> = h["compat"]
+                .as_object()
+                .expect("compat")
+                .keys()
+                .cloned()
+                .collect();
+            cells.sort();
+            let mut want = names.clone();
+            want.sort();
+            assert_eq!(cells, want, "{h:#}");
+        }
+        names
+    }
+
+    #[test]
+    fn the_default_clients_leave_out_a_local_client_nothing_is_known_about() {
+        let empty = tempfile::tempdir().unwrap();
+        let path = Some(empty.path().as_os_str());
+        let fixture = super::report_fixture();
+
+        let out = rdpsweep(path, ["report", "-i", &fixture, "--format", "json"]);
+        assert_eq!(
+            reported_clients(&out),
+            vec!["patched-mitigated", "unpatched"]
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let dropped: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("leaving `local` out"))
+            .collect();
+        assert_eq!(dropped.len(), 1, "exactly one note: {stderr}");
+        let note = dropped[0];
+        assert!(note.contains("no FreeRDP client found on PATH"), "{note}");
+        assert!(note.contains("--client-state"), "{note}");
+        assert!(
+            note.contains("--client-profile local,patched-mitigated,unpatched"),
+            "{note}"
+        );
+
+        // Asked for by name, it stays (an unknown column), without the note.
+        let out = rdpsweep(
+            path,
+            [
+                "report",
+                "-i",
+                &fixture,
+                "--format",
+                "json",
+                "--client-profile",
+                "local,patched-mitigated",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(reported_clients(&out), vec!["local", "patched-mitigated"]);
+        assert!(!stderr.contains("leaving `local` out"), "{stderr}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for h in doc["hosts"].as_array().unwrap() {
+            if h["status"] == "rdp" {
+                assert_eq!(h["compat"]["local"]["outcome"], "unknown", "{h:#}");
+                assert_eq!(h["compat"]["local"]["reason"], "client-unknown", "{h:#}");
+            }
+        }
+
+        // `rdpsweep client` describes the local client even when nothing is known.
+        let p = local_profile(path);
+        assert_eq!(p["kind"], "unknown", "{p:#}");
+        assert!(
+            notes(&p)
+                .iter()
+                .any(|n| n.contains("no FreeRDP client found on PATH")),
+            "{p:#}"
+        );
+
+        // With the real client installed, the default set keeps `local`.
+        xfreerdp();
+        let out = rdpsweep(None, ["report", "-i", &fixture, "--format", "json"]);
+        assert_eq!(
+            reported_clients(&out),
+            vec!["local", "patched-mitigated", "unpatched"]
+        );
+    }
+}
+
+/// The saved scan of real loopback servers (`fixtures/report/`).
+fn report_fixture() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/report/loopback-mix.json")
+        .display()
+        .to_string()
+}

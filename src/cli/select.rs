@@ -61,14 +61,24 @@ pub fn resolve_clients(sel: &ClientSelection, default: &[&str]) -> Result<Vec<Cl
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    if names.is_empty() && sel.client_state.is_empty() && sel.clients.is_empty() {
+    let defaulted = names.is_empty() && sel.client_state.is_empty() && sel.clients.is_empty();
+    if defaulted {
         names = default.iter().map(|s| (*s).to_owned()).collect();
     }
     let mut out: Vec<ClientProfile> = Vec::new();
     for name in &names {
         match name.as_str() {
             "none" => {}
-            "local" => out.push(local::local_profile("local")),
+            "local" => {
+                let p = local::local_profile("local");
+                match defaulted
+                    .then(|| local::default_set_drop_note(&p, default))
+                    .flatten()
+                {
+                    Some(note) => eprintln!("rdpsweep: {note}"),
+                    None => out.push(p),
+                }
+            }
             other => match builtin::builtin(other) {
                 Some(p) => out.push(p),
                 None => bail!(

@@ -14,6 +14,7 @@
 
 pub mod build_table;
 pub mod builtin;
+pub mod elf;
 pub mod error;
 pub mod fleet;
 pub mod freerdp;

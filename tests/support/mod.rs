@@ -11,6 +11,8 @@
 //! - [`xrdp`] — `Xrdp::start(XrdpOptions)`.
 //! - [`shadow`] — `FreerdpShadow::start(ShadowOptions)` (with its own Xvfb).
 //! - [`x224`] — an independent raw X.224 negotiation client, to check the servers themselves.
+//! - [`xfreerdp`] — the real FreeRDP client (`xfreerdp +auth-only` under its own Xvfb): does
+//!   it connect, and if not, why (`tests/real_client.rs`).
 //! - [`Variant`]: the standard server variants with their measured negotiation answers.
 //! - [`viewers`] — LibreOffice, headless Chromium and pdftoppm, to open reports as a person does.
 //! - [`rdpsweep`] runs the built binary; [`jsonl`] parses `--format jsonl` output.
@@ -64,6 +66,7 @@ pub mod process;
 pub mod shadow;
 pub mod viewers;
 pub mod x224;
+pub mod xfreerdp;
 pub mod xrdp;
 
 use std::ffi::OsStr;

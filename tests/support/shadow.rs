@@ -282,7 +282,7 @@ impl FreerdpShadow {
 
 /// Reads the display number Xvfb prints on `-displayfd 1`; keeps draining its stdout in a
 /// thread afterwards (closing the pipe would kill Xvfb with SIGPIPE on any later write).
-fn read_display(xvfb: &mut ServerProcess) -> u32 {
+pub fn read_display(xvfb: &mut ServerProcess) -> u32 {
     let Some(mut stdout) = xvfb.child_mut().stdout.take() else {
         panic!("Xvfb was started without a stdout pipe");
     };
