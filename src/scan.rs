@@ -117,14 +117,21 @@ const LOCAL_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The wall clock, seconds since 1970: read once per scan, by the caller of [`run`].
 pub fn now_unix() -> i64 {
+    now_unix_ms() / 1000
+}
+
+/// The wall clock in milliseconds since 1970: read when each endpoint's probe starts (the
+/// probe itself reads no wall clock).
+fn now_unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
 async fn probe_one(shared: &Shared, target: String, name: Option<&str>, ip: IpAddr, port: u16) {
     let addr = SocketAddr::new(ip, port);
+    let mut started_ms = now_unix_ms();
     let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
@@ -134,12 +141,17 @@ async fn probe_one(shared: &Shared, target: String, name: Option<&str>, ip: IpAd
         shared.local_errors.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(pause).await;
         pause *= 2;
+        started_ms = now_unix_ms();
         obs = probe::probe_endpoint(addr, name, &shared.probe).await;
     }
+    let clock = analysis::Clock {
+        now_unix: shared.now_unix,
+        probe_started_ms: Some(started_ms),
+    };
     shared.finish(analysis::analyse(
         HostReport::new(target, Some(ip), port),
         &obs,
-        shared.now_unix,
+        &clock,
         &shared.analysis,
     ));
 }

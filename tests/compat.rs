@@ -171,7 +171,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "depends:credssp-oracle",
                 "blocked:cert-strict",
                 "blocked:tls-version",
-                "warn:cert-warning",
+                "exposed:credssp-oracle",
             ],
         ),
         // TLS without NLA (no CredSSP), CA-signed certificate trusted through --ca-file.
@@ -186,7 +186,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "ok",
                 "ok",
                 "blocked:tls-version",
-                "ok",
+                "exposed:credssp-oracle",
             ],
         ),
         // TLS 1.0 only, self-signed.
@@ -201,7 +201,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "warn:cert-warning",
                 "blocked:tls-version",
                 "warn:cert-warning",
-                "warn:cert-warning",
+                "exposed:credssp-oracle",
             ],
         ),
         // Standard RDP Security only.
@@ -216,7 +216,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "warn:security-layer",
                 "blocked:security-layer",
                 "warn:security-layer",
-                "warn:security-layer",
+                "exposed:credssp-oracle",
             ],
         ),
     ];

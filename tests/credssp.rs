@@ -28,7 +28,13 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use credssp_server::{ReadError, Recording, provider, read_ts_request};
 
+use rdpsweep::analysis::Clock;
 use rdpsweep::analysis::credssp::{CredsspLeg, analyse_credssp};
+
+/// The scan's clock at `now`, replies arriving then.
+fn clock(now: time::OffsetDateTime) -> Clock {
+    Clock::at(now.unix_timestamp())
+}
 use rdpsweep::probe::credssp::{CredsspObservation, EmulatedAttempt, first_leg};
 use rdpsweep::probe::tls::AcceptAnyCertificate;
 use rdpsweep::proto::ntlm::{ChallengeMessage, MessageType, NegotiateMessage, message_type};
@@ -229,7 +235,7 @@ async fn sspi_server_versions_give_the_right_verdict() {
 
         let now = time::OffsetDateTime::now_utc();
         let result = Ok(obs);
-        let a = analyse_credssp(&CredsspLeg::Ran(&result), &[], now);
+        let a = analyse_credssp(&CredsspLeg::Ran(&result), &[], now, &clock(now));
         assert_eq!(a.credssp.version, Some(server_version));
         assert_eq!(a.credssp.cve_2018_0886, fix, "version {server_version}");
         let unpatched = a
@@ -279,11 +285,8 @@ async fn sspi_server_answers_its_own_version_to_every_client_version() {
     }
     let (main, _) = against_sspi(3, 6).await;
     let main = Ok(main);
-    let a = analyse_credssp(
-        &CredsspLeg::Ran(&main),
-        &attempts,
-        time::OffsetDateTime::now_utc(),
-    );
+    let now = time::OffsetDateTime::now_utc();
+    let a = analyse_credssp(&CredsspLeg::Ran(&main), &attempts, now, &clock(now));
     assert_eq!(a.credssp.cve_2018_0886, OracleFix::Missing);
     let versions: Vec<(u32, Option<u32>)> = a
         .credssp
@@ -454,11 +457,8 @@ fn ironrdp_acceptor_answers_version_6_and_gets_only_a_negotiate() {
         assert_eq!(NegotiateMessage::default().encode().len(), 40);
 
         let result = Ok(obs);
-        let a = analyse_credssp(
-            &CredsspLeg::Ran(&result),
-            &[],
-            time::OffsetDateTime::now_utc(),
-        );
+        let now = time::OffsetDateTime::now_utc();
+        let a = analyse_credssp(&CredsspLeg::Ran(&result), &[], now, &clock(now));
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
         let ntlm = a.ntlm.expect("ntlm");
         assert_eq!(ntlm.os_version.as_deref(), Some("10.0.17763"));
@@ -541,7 +541,7 @@ async fn freerdp_shadow_nla_version_and_identity() {
         });
     }
     let now = time::OffsetDateTime::now_utc();
-    let a = analyse_credssp(&CredsspLeg::Ran(&main), &emulated, now);
+    let a = analyse_credssp(&CredsspLeg::Ran(&main), &emulated, now, &clock(now));
     assert_eq!(a.credssp.version, Some(6));
     assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
     assert_eq!(a.credssp.error_code, None);
@@ -673,8 +673,18 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
         assert_eq!(n[field], "RDPSWEEP-E2E", "{field}: {nla:#}");
     }
     assert_eq!(n["os_version"], "6.1.7601");
-    assert_eq!(n["os_build"], 7601);
-    assert_eq!(n["os_name"], "Windows 7 SP1 / Server 2008 R2 SP1");
+    // WinPR's 6.1.7601 with CredSSP 6 is FreeRDP, not Windows 7: no OS, no end of support.
+    assert_eq!(n["os_build"], serde_json::Value::Null, "{nla:#}");
+    assert_eq!(n["os_name"], serde_json::Value::Null, "{nla:#}");
+    assert_eq!(nla["server"]["implementation"], "freerdp", "{nla:#}");
+    assert!(
+        !nla["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["id"] == "os-end-of-support"),
+        "{nla:#}"
+    );
     assert!(
         n["clock_skew_s"].as_i64().is_some_and(|s| s.abs() <= 5),
         "{nla:#}"
@@ -685,8 +695,8 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
         .iter()
         .filter_map(|f| f["id"].as_str())
         .collect();
-    assert!(ids.contains(&"os-end-of-support"), "{ids:?}");
-    // The certificate names shadow.rdpsweep.test, the host calls itself RDPSWEEP-E2E.
+    // The certificate names shadow.rdpsweep.test, the host calls itself RDPSWEEP-E2E; scanned
+    // by address, the name clients check is the host's own DNS name.
     let mismatch = nla["findings"]
         .as_array()
         .expect("findings")
@@ -699,14 +709,23 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
             .is_some_and(|m| m.contains("NTLM DNS computer name RDPSWEEP-E2E")),
         "{mismatch}"
     );
+    assert_eq!(
+        nla["tls"]["trust"]["name_checked"], "RDPSWEEP-E2E",
+        "{nla:#}"
+    );
+    assert!(
+        nla["tls"]["trust"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("untrusted: name mismatch")),
+        "cert-name-mismatch and tls.trust.name agree: {nla:#}"
+    );
     assert!(!ids.contains(&"credssp-oracle-unpatched"), "{ids:?}");
     assert!(!ids.contains(&"clock-skew"), "{ids:?}");
-    // The plan's connections plus one per emulated version (see docs/connection-plan.md).
+    assert!(!ids.contains(&"os-end-of-support"), "{ids:?}");
+    // The plan's connections (4 on an NLA-only server: docs/connection-plan.md) plus one per
+    // emulated version.
     let connections = nla["connections"].as_u64().expect("connections");
-    assert!(
-        (5..=6).contains(&connections),
-        "connections {connections}: {nla:#}"
-    );
+    assert_eq!(connections, 6, "{nla:#}");
 
     // xrdp has no CredSSP: the verdict is unknown, and says why.
     let plain = record(xrdp.addr().port());
@@ -760,8 +779,9 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
     assert_eq!(col("cve_2018_0886"), "fixed");
     assert_eq!(col("nb_computer"), "RDPSWEEP-E2E");
     assert_eq!(col("dns_computer"), "RDPSWEEP-E2E");
-    assert_eq!(col("os_build"), "7601");
-    assert_eq!(col("os_name"), "Windows 7 SP1 / Server 2008 R2 SP1");
+    assert_eq!(col("os_build"), "", "not a Windows build");
+    assert_eq!(col("os_name"), "", "not a Windows release");
+    assert_eq!(col("server"), "freerdp");
     assert!(col("clock_skew_s").parse::<i64>().is_ok(), "{text}");
 
     // Table (stdout).
@@ -771,7 +791,8 @@ fn scan_reports_credssp_and_identity_in_json_csv_and_table() {
         .find(|l| l.contains(&shadow.addr().to_string()))
         .unwrap_or_else(|| panic!("no table line for the shadow server\n{table}"));
     assert!(line.contains("v6 fixed"), "{line}");
-    assert!(line.contains("RDPSWEEP-E2E / Windows 7"), "{line}");
+    assert!(line.contains("RDPSWEEP-E2E / FreeRDP (WinPR)"), "{line}");
+    assert!(!line.contains("Windows 7"), "{line}");
 }
 
 /// `rdpsweep scan` against a CredSSP version 3 server: `missing`, the high finding, the NTLM
@@ -808,7 +829,22 @@ fn scan_of_an_unpatched_credssp_server_reports_missing() {
         .unwrap_or_else(|| panic!("no credssp-oracle-unpatched: {record:#}"));
     assert_eq!(finding["severity"], "high");
     assert_eq!(record["ntlm"]["os_version"], "10.0.17763", "{record:#}");
-    assert_eq!(record["ntlm"]["os_name"], "Windows 10 1809 / Server 2019");
+    // sspi's NTLM VERSION behind IronRDP's Connection Confirm (source reference 0x0000) is not
+    // a Windows Server 2019.
+    assert_eq!(
+        record["ntlm"]["os_name"],
+        serde_json::Value::Null,
+        "{record:#}"
+    );
+    assert_eq!(record["server"]["implementation"], "unknown", "{record:#}");
+    assert!(
+        record["server"]["evidence"]
+            .as_array()
+            .expect("evidence")
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.contains("0x0000"))),
+        "{record:#}"
+    );
 
     // Three first legs reached CredSSP (main + two emulated); each sent one NEGOTIATE only.
     let sessions = sessions.lock().expect("log").clone();

@@ -524,14 +524,32 @@ fn an_x224_length_indicator_past_the_packet_is_not_rdp() {
     );
 }
 
+/// A valid Connection Confirm whose RDP_NEG structure has a type MS-RDPBCGR does not define is
+/// still an RDP server: status `rdp`, the negotiation `unknown` with the raw type, and no
+/// protocol claimed either way.
 #[test]
-fn an_unknown_rdp_neg_type_is_not_rdp() {
-    fleet().expect(
-        "neg_type_unknown",
-        Status::NotRdp,
-        Stage::Negotiate,
-        &["malformed X.224 Connection Confirm"],
+fn an_unknown_rdp_neg_type_is_rdp_and_decides_nothing() {
+    let f = fleet();
+    let r = f.report("neg_type_unknown");
+    assert_eq!(r.status, Status::Rdp, "{r:#?}");
+    assert_eq!(r.error, None);
+    assert_eq!(r.security.nla.as_str(), "unknown", "{r:#?}");
+    assert!(
+        r.security
+            .probes
+            .first()
+            .is_some_and(|p| p.result.starts_with("unknown:type=0x")),
+        "{r:#?}"
     );
+    assert!(
+        r.security
+            .nla_reason
+            .as_deref()
+            .is_some_and(|why| why.contains("does not define")),
+        "{r:#?}"
+    );
+    assert_eq!(r.security.protocols.credssp, None, "nothing claimed false");
+    f.assert_budget("neg_type_unknown", r);
 }
 
 /// RDP_NEG length fields other than 8 (MS-RDPBCGR 2.2.1.2.1 says it MUST be 8): IronRDP does
@@ -774,7 +792,7 @@ fn probe_measuring_heap(
     let report = rdpsweep::analysis::analyse(
         HostReport::new(name.into(), Some(addr.ip()), addr.port()),
         &obs,
-        0,
+        &rdpsweep::analysis::Clock::at(0),
         &rdpsweep::analysis::AnalysisOptions::default(),
     );
     (report, peak)

@@ -416,9 +416,24 @@ fn html_in_chromium_is_inert_and_complete() {
     }
     // The matrix grid and the rows: the real FreeRDP host, the hostile copy, an xrdp host.
     assert!(dom.contains("id=\"matrix-table\""));
-    assert!(dom.contains("127.70.0.15:46171"));
-    assert!(dom.contains("127.70.4.15:35367"));
-    assert!(dom.contains("127.90.0.1:46171"));
+    let endpoint = |h: &HostReport| format!("{}:{}", h.ip.expect("an address"), h.port);
+    let shadow = scan
+        .hosts
+        .iter()
+        .find(|h| h.ntlm.is_some() && h.ip != Some("127.90.0.1".parse().expect("address")))
+        .expect("the FreeRDP host");
+    let rdp_only = scan
+        .hosts
+        .iter()
+        .find(|h| h.security.selected.as_deref() == Some("rdp"))
+        .expect("the xrdp rdp-only host");
+    for e in [
+        endpoint(shadow),
+        endpoint(rdp_only),
+        format!("127.90.0.1:{}", shadow.port),
+    ] {
+        assert!(dom.contains(&e), "{e} is not in the page");
+    }
     assert!(
         dom.contains("class=\"cell o-blocked\""),
         "a blocked cell (modern-tls12 on xrdp rdp-only)"

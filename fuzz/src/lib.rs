@@ -53,6 +53,12 @@ pub fn x224(data: &[u8]) {
             "frame_len let {len} through"
         );
     }
+    if let (Ok(a), Ok((b, _))) = (
+        x224::decode_confirm(data),
+        x224::decode_confirm_with_header(data),
+    ) {
+        assert_eq!(a, b, "the two decoders disagree");
+    }
     match x224::decode_confirm(data) {
         Ok(ConnectionConfirm::Response { flags, selected }) => {
             let _ = flags.names();
@@ -62,7 +68,7 @@ pub fn x224(data: &[u8]) {
         Ok(ConnectionConfirm::Failure(code)) => {
             let _ = code.name();
         }
-        Ok(ConnectionConfirm::Legacy) | Err(_) => {}
+        Ok(ConnectionConfirm::Legacy | ConnectionConfirm::Unknown { .. }) | Err(_) => {}
     }
     let shown = preview(data);
     assert!(

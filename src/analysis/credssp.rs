@@ -9,15 +9,41 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::analysis::Clock;
 use crate::analysis::findings::{Finding, Severity, ids};
 use crate::analysis::os;
+use crate::analysis::server::CredsspFacts;
 pub use crate::observe::CredsspLeg;
 use crate::observe::credssp::{CredsspObservation, EmulatedAttempt};
 use crate::proto::ntlm::{AvId, ChallengeMessage};
+use crate::report::schema::Implementation;
 use crate::report::schema::{CredsspReport, EmulatedCredssp, NtlmReport, OracleFix};
 
 /// Clock skew beyond which Kerberos fails (its default tolerance is 5 minutes).
 pub const CLOCK_SKEW_LIMIT_S: i64 = 300;
+
+/// NTLM timestamps outside these years are no timestamp (a zero FILETIME is 1601), not a
+/// skew of centuries.
+const PLAUSIBLE_FROM: i32 = 2000;
+const PLAUSIBLE_UNTIL: i32 = 2200;
+
+/// Whether the host is a domain member, from the CHALLENGE's names (MS-NLMP 2.2.2.1): a
+/// workgroup host names itself as its own NetBIOS domain and has no DNS domain of its own;
+/// `None` when the names do not say.
+fn domain_joined(n: &NtlmReport) -> Option<bool> {
+    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.eq_ignore_ascii_case(b)),
+        _ => None,
+    };
+    match same(&n.nb_domain, &n.nb_computer) {
+        Some(true) => Some(false),
+        Some(false) => {
+            Some(n.dns_domain.is_some() && same(&n.dns_domain, &n.dns_computer) != Some(true))
+                .filter(|joined| *joined)
+        }
+        None => None,
+    }
+}
 
 /// The first build that ships with the CredSSP fix in its release media (Windows 10 1803).
 const FIRST_BUILD_WITH_FIX: u16 = 17134;
@@ -29,6 +55,35 @@ pub struct CredsspAnalysis {
     /// Present when a CHALLENGE came back (or failed to parse: then only `note` is set).
     pub ntlm: Option<NtlmReport>,
     pub findings: Vec<Finding>,
+    /// The versions the server-implementation verdict weighs.
+    pub facts: CredsspFacts,
+}
+
+impl CredsspAnalysis {
+    /// Drops what only a Windows NTLM VERSION means (the OS name, its build, end of support):
+    /// `implementation` answered, and its NTLM VERSION is its own (WinPR answers 6.1.7601 on
+    /// any OS), so no OS is inferred from it.
+    pub fn without_windows_os(&mut self, implementation: Implementation) {
+        let Some(ntlm) = self.ntlm.as_mut() else {
+            return;
+        };
+        if ntlm.os_name.take().is_some() {
+            let what = match implementation {
+                Implementation::Unknown => "the server is not known to be Windows".to_owned(),
+                other => format!("the server is {}", other.label()),
+            };
+            let note = format!(
+                "NTLM VERSION {} is not read as a Windows release: {what}",
+                ntlm.os_version.as_deref().unwrap_or("?")
+            );
+            ntlm.note = Some(match ntlm.note.take() {
+                Some(prev) => format!("{prev}; {note}"),
+                None => note,
+            });
+        }
+        ntlm.os_build = None;
+        self.findings.retain(|f| f.id != ids::OS_END_OF_SUPPORT);
+    }
 }
 
 /// Builds the CredSSP verdict, the NTLM identity and their findings. `now` is the scanner's
@@ -37,6 +92,7 @@ pub fn analyse_credssp(
     stage: &CredsspLeg<'_>,
     emulated: &[EmulatedAttempt],
     now: OffsetDateTime,
+    clock: &Clock,
 ) -> CredsspAnalysis {
     let mut credssp = CredsspReport {
         emulated: emulated.iter().map(emulated_entry).collect(),
@@ -72,6 +128,7 @@ pub fn analyse_credssp(
 
     let mut findings = Vec::new();
     let mut ntlm = None;
+    let mut facts = CredsspFacts::default();
     match source {
         None => credssp.cve_2018_0886 = OracleFix::Unknown,
         Some(obs) => {
@@ -112,7 +169,24 @@ pub fn analyse_credssp(
                     ),
                 ));
             }
-            let (report, ntlm_findings) = ntlm_report(obs, now);
+            // The server's NTLM timestamp is compared with the moment its CHALLENGE arrived.
+            let arrived = clock
+                .probe_started_ms
+                .map(|start| {
+                    let after = i64::try_from(obs.received_after.as_millis()).unwrap_or(0);
+                    start.saturating_add(after) / 1000
+                })
+                .unwrap_or(clock.now_unix);
+            let (report, ntlm_findings) = ntlm_report(obs, now, arrived);
+            facts = CredsspFacts {
+                credssp_version: Some(version),
+                ntlm_version: obs
+                    .challenge
+                    .as_ref()
+                    .and_then(|c| c.as_ref().ok())
+                    .and_then(|c| c.version)
+                    .map(|v| (v.major, v.minor, v.build)),
+            };
             if let (Some(build), OracleFix::Missing) = (report.os_build, credssp.cve_2018_0886)
                 && build >= u32::from(FIRST_BUILD_WITH_FIX)
             {
@@ -132,29 +206,8 @@ pub fn analyse_credssp(
         credssp,
         ntlm,
         findings,
+        facts,
     }
-}
-
-/// `cert-name-mismatch` when the server's certificate (`leaf_der`) is not valid for the DNS
-/// computer name NTLM reported (issue 4: correlate identity). Nothing when NTLM gave no DNS
-/// name, when it equals the scanned host name (the TLS analysis already checked that one), or
-/// when the certificate cannot be parsed (the TLS section says why).
-pub fn ntlm_name_finding(
-    ntlm: &NtlmReport,
-    leaf_der: &[u8],
-    scanned_name: Option<&str>,
-    now: OffsetDateTime,
-) -> Option<Finding> {
-    let dns = ntlm.dns_computer.as_deref()?;
-    let same = |a: &str, b: &str| {
-        a.trim_end_matches('.')
-            .eq_ignore_ascii_case(b.trim_end_matches('.'))
-    };
-    if scanned_name.is_some_and(|s| same(s, dns)) {
-        return None;
-    }
-    let leaf = crate::analysis::cert::parse_certificate(leaf_der, now).ok()?;
-    crate::analysis::tls::name_mismatch_finding(&leaf, dns, "NTLM DNS computer name")
 }
 
 fn emulated_entry(attempt: &EmulatedAttempt) -> EmulatedCredssp {
@@ -180,7 +233,13 @@ fn emulated_entry(attempt: &EmulatedAttempt) -> EmulatedCredssp {
 }
 
 /// The NTLM section from the CHALLENGE in `obs` (a report with only `note` when there is none).
-fn ntlm_report(obs: &CredsspObservation, now: OffsetDateTime) -> (NtlmReport, Vec<Finding>) {
+/// The NTLM section. `now` is the scan's clock (end of support); `arrived_unix` when the
+/// CHALLENGE arrived, by the scanner's clock (clock skew).
+fn ntlm_report(
+    obs: &CredsspObservation,
+    now: OffsetDateTime,
+    arrived_unix: i64,
+) -> (NtlmReport, Vec<Finding>) {
     let mut report = NtlmReport::default();
     let mut notes: Vec<String> = obs.token_note.iter().cloned().collect();
     let mut findings = Vec::new();
@@ -209,15 +268,17 @@ fn ntlm_report(obs: &CredsspObservation, now: OffsetDateTime) -> (NtlmReport, Ve
         report.dns_computer = name(AvId::DNS_COMPUTER_NAME);
         report.dns_domain = name(AvId::DNS_DOMAIN_NAME);
         report.dns_tree = name(AvId::DNS_TREE_NAME);
+        report.domain_joined = domain_joined(&report);
         if let Some(ts) = info.timestamp() {
             let unix = ts.to_unix_seconds();
             match OffsetDateTime::from_unix_timestamp(unix)
                 .ok()
+                .filter(|t| (PLAUSIBLE_FROM..PLAUSIBLE_UNTIL).contains(&t.year()))
                 .and_then(|t| t.format(&Rfc3339).ok())
             {
                 Some(text) => {
                     report.server_time = Some(text);
-                    let skew = unix.saturating_sub(now.unix_timestamp());
+                    let skew = unix.saturating_sub(arrived_unix);
                     report.clock_skew_s = Some(skew);
                     if skew.unsigned_abs() > CLOCK_SKEW_LIMIT_S.unsigned_abs() {
                         let direction = if skew > 0 { "ahead of" } else { "behind" };
@@ -225,15 +286,16 @@ fn ntlm_report(obs: &CredsspObservation, now: OffsetDateTime) -> (NtlmReport, Ve
                             ids::CLOCK_SKEW,
                             Severity::Low,
                             format!(
-                                "server clock is {} s {direction} the scanner's (over {CLOCK_SKEW_LIMIT_S} s: Kerberos \
-                                 authentication fails, clients fall back to NTLM or are refused)",
+                                "server clock is {} s {direction} this scanner's clock (compared when its NTLM \
+                                 CHALLENGE arrived; over {CLOCK_SKEW_LIMIT_S} s Kerberos authentication fails, \
+                                 clients fall back to NTLM or are refused)",
                                 skew.unsigned_abs()
                             ),
                         ));
                     }
                 }
                 None => notes.push(format!(
-                    "MsvAvTimestamp {} is not a representable date",
+                    "MsvAvTimestamp {} is zero or not a plausible time: no timestamp",
                     ts.0
                 )),
             }
@@ -296,6 +358,15 @@ mod tests {
 
     const CAPTURE_TIME: OffsetDateTime = datetime!(2021-02-15 08:02:38 UTC);
 
+    /// The analysis with the scan's clock at `now` (replies arriving then too).
+    fn at_time(
+        leg: &CredsspLeg<'_>,
+        emulated: &[EmulatedAttempt],
+        now: OffsetDateTime,
+    ) -> CredsspAnalysis {
+        analyse_credssp(leg, emulated, now, &Clock::at(now.unix_timestamp()))
+    }
+
     fn ids_of(a: &CredsspAnalysis) -> Vec<&str> {
         a.findings.iter().map(|f| f.id.as_str()).collect()
     }
@@ -303,7 +374,7 @@ mod tests {
     #[test]
     fn windows_server_2019_capture() {
         let obs = Ok(server_2019(6));
-        let a = analyse_credssp(
+        let a = at_time(
             &CredsspLeg::Ran(&obs),
             &[],
             CAPTURE_TIME + time::Duration::seconds(10),
@@ -342,7 +413,7 @@ mod tests {
             (7, OracleFix::Fixed),
         ] {
             let obs = Ok(with_version(version));
-            let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+            let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
             assert_eq!(a.credssp.cve_2018_0886, fix, "version {version}");
             assert_eq!(
                 ids_of(&a).contains(&ids::CREDSSP_ORACLE_UNPATCHED),
@@ -354,7 +425,7 @@ mod tests {
         }
         // Build 17763 ships the fix: an old version from it is called out.
         let obs = Ok(with_version(3));
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert!(
             a.credssp
                 .note
@@ -367,7 +438,7 @@ mod tests {
 
     #[test]
     fn unknown_with_reasons() {
-        let a = analyse_credssp(
+        let a = at_time(
             &CredsspLeg::NotReached("the server did not select CredSSP".to_owned()),
             &[],
             CAPTURE_TIME,
@@ -382,7 +453,7 @@ mod tests {
         let failed = Err(CredsspFailure::Reset {
             phase: "waiting for the server's TSRequest",
         });
-        let a = analyse_credssp(&CredsspLeg::Ran(&failed), &[], CAPTURE_TIME);
+        let a = at_time(&CredsspLeg::Ran(&failed), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Unknown);
         assert_eq!(
             a.credssp.note.as_deref(),
@@ -400,7 +471,7 @@ mod tests {
         obs.server.error_code = Some(NtStatus(0xC000_006D));
         obs.challenge = None;
         let obs = Ok(obs);
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.error_code.as_deref(), Some("0xC000006D"));
         assert_eq!(
             a.credssp.error_name.as_deref(),
@@ -414,7 +485,7 @@ mod tests {
         let mut obs = server_2019(6);
         obs.challenge = Some(Err("not an NTLM message".to_owned()));
         let obs = Ok(obs);
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
         assert!(
             a.ntlm
@@ -436,7 +507,7 @@ mod tests {
             (86_400, true),
         ] {
             let now = CAPTURE_TIME - time::Duration::seconds(offset);
-            let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], now);
+            let a = at_time(&CredsspLeg::Ran(&obs), &[], now);
             assert_eq!(a.ntlm.as_ref().and_then(|n| n.clock_skew_s), Some(offset));
             assert_eq!(
                 ids_of(&a).contains(&ids::CLOCK_SKEW),
@@ -446,17 +517,96 @@ mod tests {
         }
     }
 
+    /// The capture with its MsvAvTimestamp replaced by `filetime`.
+    fn with_timestamp(filetime: u64) -> CredsspObservation {
+        let mut obs = server_2019(6);
+        if let Some(Ok(c)) = obs.challenge.as_mut()
+            && let Some(info) = c.target_info.as_mut()
+            && let Some(pair) = info.pairs.iter_mut().find(|p| p.id == AvId::TIMESTAMP)
+        {
+            pair.value = filetime.to_le_bytes().to_vec();
+        }
+        obs
+    }
+
+    #[test]
+    fn skew_is_measured_when_the_challenge_arrived() {
+        // The scan started an hour before this endpoint's probe, which started 10 s before the
+        // capture's timestamp; the CHALLENGE arrived 9.5 s into the probe: under a second of skew (whole
+        // seconds, rounded down: 1 s), not an hour.
+        let mut obs = server_2019(6);
+        obs.received_after = std::time::Duration::from_millis(9_500);
+        let obs = Ok(obs);
+        let capture = CAPTURE_TIME.unix_timestamp();
+        let clock = Clock {
+            now_unix: capture - 3600,
+            probe_started_ms: Some((capture - 10) * 1000),
+        };
+        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME, &clock);
+        assert_eq!(a.ntlm.as_ref().and_then(|n| n.clock_skew_s), Some(1));
+        assert!(!ids_of(&a).contains(&ids::CLOCK_SKEW));
+        // Without the probe's start the scan's now is used: an hour.
+        let a = analyse_credssp(
+            &CredsspLeg::Ran(&obs),
+            &[],
+            CAPTURE_TIME,
+            &Clock::at(capture - 3600),
+        );
+        assert_eq!(a.ntlm.as_ref().and_then(|n| n.clock_skew_s), Some(3600));
+        let f = a
+            .findings
+            .iter()
+            .find(|f| f.id == ids::CLOCK_SKEW)
+            .expect("skew");
+        assert!(f.message.contains("this scanner's clock"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_zero_or_absurd_timestamp_is_no_timestamp() {
+        // 0 (1601), and 2400-01-01: no time, no skew, no finding, a note.
+        for filetime in [0u64, 250_000_000_000_000_000] {
+            let obs = Ok(with_timestamp(filetime));
+            let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+            let n = a.ntlm.expect("ntlm");
+            assert_eq!(n.server_time, None, "{filetime}");
+            assert_eq!(n.clock_skew_s, None);
+            assert!(n.note.expect("note").contains("no timestamp"));
+            assert!(!a.findings.iter().any(|f| f.id == ids::CLOCK_SKEW));
+        }
+    }
+
+    #[test]
+    fn domain_membership_from_the_names() {
+        // The capture is a workgroup host: every name is fv-az41-637.
+        let obs = Ok(server_2019(6));
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], CAPTURE_TIME);
+        assert_eq!(a.ntlm.expect("ntlm").domain_joined, Some(false));
+        let joined = NtlmReport {
+            nb_computer: Some("RDS01".into()),
+            nb_domain: Some("CORP".into()),
+            dns_computer: Some("rds01.corp.example".into()),
+            dns_domain: Some("corp.example".into()),
+            ..NtlmReport::default()
+        };
+        assert_eq!(domain_joined(&joined), Some(true));
+        let unknown = NtlmReport {
+            nb_computer: Some("RDS01".into()),
+            ..NtlmReport::default()
+        };
+        assert_eq!(domain_joined(&unknown), None);
+    }
+
     #[test]
     fn end_of_support_uses_now() {
         let obs = Ok(server_2019(6));
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-10 00:00 UTC));
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-10 00:00 UTC));
         let f = a
             .findings
             .iter()
             .find(|f| f.id == ids::OS_END_OF_SUPPORT)
             .expect("eos");
         assert!(f.message.contains("since 2029-01-09"), "{}", f.message);
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-09 12:00 UTC));
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], datetime!(2029-01-09 12:00 UTC));
         assert!(!ids_of(&a).contains(&ids::OS_END_OF_SUPPORT));
 
         // FreeRDP reports 6.1.7601: Windows 7 SP1 / Server 2008 R2, out of support since 2020.
@@ -471,7 +621,7 @@ mod tests {
             c.flags = NegotiateFlags(c.flags.0);
         }
         let obs = Ok(obs);
-        let a = analyse_credssp(&CredsspLeg::Ran(&obs), &[], datetime!(2025-01-01 00:00 UTC));
+        let a = at_time(&CredsspLeg::Ran(&obs), &[], datetime!(2025-01-01 00:00 UTC));
         assert_eq!(
             a.ntlm.as_ref().and_then(|n| n.os_name.as_deref()),
             Some("Windows 7 SP1 / Server 2008 R2 SP1")
@@ -497,13 +647,15 @@ mod tests {
                 flags: NegFlags(0),
                 selected: Protocols::HYBRID,
             })),
+            confirm_header: None,
             upgrade: None,
             credssp: None,
+            mcs: None,
         });
         let fresh = || HostReport::new("h".into(), None, 3389);
-        let now = CAPTURE_TIME.unix_timestamp();
+        let now = crate::analysis::Clock::at(CAPTURE_TIME.unix_timestamp());
         // The stage not run at all (no TLS stage): no section.
-        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        let r = analyse(fresh(), &obs, &now, &AnalysisOptions::default());
         assert_eq!(r.credssp, None);
         assert_eq!(r.ntlm, None);
         // Not reached (the TLS handshake failed): an `unknown` section saying why.
@@ -513,7 +665,7 @@ mod tests {
             kind: HandshakeFailureKind::Other,
             message: "handshake failure".into(),
         })));
-        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        let r = analyse(fresh(), &obs, &now, &AnalysisOptions::default());
         let c = r.credssp.expect("credssp");
         assert_eq!(c.cve_2018_0886, OracleFix::Unknown);
         assert_eq!(
@@ -522,7 +674,7 @@ mod tests {
         );
         // A version 3 answer: section, identity and the finding.
         obs.connections[0].credssp = Some(Ok(with_version(3)));
-        let r = analyse(fresh(), &obs, now, &AnalysisOptions::default());
+        let r = analyse(fresh(), &obs, &now, &AnalysisOptions::default());
         assert_eq!(
             r.credssp.expect("credssp").cve_2018_0886,
             OracleFix::Missing
@@ -535,48 +687,6 @@ mod tests {
             r.findings
                 .iter()
                 .any(|f| f.id == ids::CREDSSP_ORACLE_UNPATCHED)
-        );
-    }
-
-    #[test]
-    fn certificate_checked_against_the_ntlm_dns_name() {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(include_bytes!(
-            "../../fixtures/tls/ca-signed-leaf.pem"
-        ))
-        .expect("PEM");
-        let leaf = pem.contents; // SAN rdp.example.test, *.wild.example.test, 10.0.0.5
-        let now = datetime!(2027-01-01 00:00 UTC);
-        let ntlm = |dns: Option<&str>| NtlmReport {
-            dns_computer: dns.map(str::to_owned),
-            ..NtlmReport::default()
-        };
-        let f = ntlm_name_finding(&ntlm(Some("fv-az41-637.corp.test")), &leaf, None, now)
-            .expect("mismatch");
-        assert_eq!(f.id, ids::CERT_NAME_MISMATCH);
-        assert!(
-            f.message
-                .contains("NTLM DNS computer name fv-az41-637.corp.test"),
-            "{}",
-            f.message
-        );
-        assert_eq!(
-            ntlm_name_finding(&ntlm(Some("RDP.example.test")), &leaf, None, now),
-            None
-        );
-        assert_eq!(
-            ntlm_name_finding(&ntlm(Some("host.wild.example.test")), &leaf, None, now),
-            None
-        );
-        assert_eq!(ntlm_name_finding(&ntlm(None), &leaf, None, now), None);
-        // Same as the scanned name: already checked by the TLS analysis, not raised twice.
-        assert_eq!(
-            ntlm_name_finding(&ntlm(Some("other.test")), &leaf, Some("OTHER.test."), now),
-            None
-        );
-        // An unparsable certificate gives nothing here (the TLS section reports it).
-        assert_eq!(
-            ntlm_name_finding(&ntlm(Some("x.test")), b"junk", None, now),
-            None
         );
     }
 
@@ -599,7 +709,7 @@ mod tests {
             phase: "waiting for the server's TSRequest",
             received: 0,
         });
-        let a = analyse_credssp(&CredsspLeg::Ran(&failed), &emulated, CAPTURE_TIME);
+        let a = at_time(&CredsspLeg::Ran(&failed), &emulated, CAPTURE_TIME);
         assert_eq!(a.credssp.version, Some(6));
         assert_eq!(a.credssp.cve_2018_0886, OracleFix::Fixed);
         assert!(

@@ -48,6 +48,7 @@ pub mod ids {
     pub const NLA_NOT_REQUIRED: &str = "nla-not-required";
     pub const STANDARD_RDP_SECURITY_ALLOWED: &str = "standard-rdp-security-allowed";
     pub const LEGACY_SERVER: &str = "legacy-rdp-server";
+    pub const RDP_ENCRYPTION_WEAK: &str = "rdp-encryption-weak";
     // TLS and certificate.
     pub const CERT_EXPIRED: &str = "cert-expired";
     pub const CERT_NOT_YET_VALID: &str = "cert-not-yet-valid";
@@ -55,11 +56,16 @@ pub mod ids {
     pub const CERT_SELF_SIGNED: &str = "cert-self-signed";
     pub const CERT_UNTRUSTED: &str = "cert-untrusted";
     pub const CERT_NAME_MISMATCH: &str = "cert-name-mismatch";
+    /// The host's NTLM DNS name is not on the certificate, while the scanned name is: clients
+    /// that type the scanned name are fine (informational).
+    pub const CERT_NTLM_NAME_DIFFERS: &str = "cert-ntlm-name-differs";
     pub const CERT_WEAK_KEY: &str = "cert-weak-key";
     pub const CERT_WEAK_SIGNATURE: &str = "cert-weak-signature";
     pub const TLS_DEPRECATED_VERSION: &str = "tls-deprecated-version";
     // CredSSP and identity.
     pub const CREDSSP_ORACLE_UNPATCHED: &str = "credssp-oracle-unpatched";
     pub const CLOCK_SKEW: &str = "clock-skew";
+    /// A client policy finding (`rdpsweep client`): `AllowEncryptionOracle=2` left in place.
+    pub const CLIENT_ORACLE_VULNERABLE: &str = "client-oracle-vulnerable";
     pub const OS_END_OF_SUPPORT: &str = "os-end-of-support";
 }

@@ -5,13 +5,15 @@ pub mod cert;
 pub mod credssp;
 pub mod findings;
 pub mod os;
+pub mod rdp_security;
 pub mod security;
+pub mod server;
 pub mod tls;
 pub mod trust;
 
 use crate::observe::tls::TlsEvidence;
 use crate::observe::{NegotiationResult, Observation, StageError};
-use crate::report::schema::{ErrorInfo, HostReport, Stage, Status};
+use crate::report::schema::{ErrorInfo, HostReport, Implementation, Stage, Status};
 
 /// Options of the analysis that come from the command line.
 #[derive(Debug, Clone)]
@@ -31,12 +33,33 @@ impl Default for AnalysisOptions {
     }
 }
 
-/// Turns one endpoint's observation into its report. `now_unix` is the scan's clock (seconds
-/// since 1970): one instant for every verdict of the scan.
+/// The clocks one endpoint's verdicts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// The scan's `now` (seconds since 1970): one instant for every verdict of the scan
+    /// (certificate validity, trust, end of support).
+    pub now_unix: i64,
+    /// When this endpoint's probe started (milliseconds since 1970, read by the scheduler):
+    /// with the driver's monotonic offsets, when each reply arrived (the clock-skew verdict
+    /// compares the server's NTLM timestamp with the moment its CHALLENGE arrived).
+    pub probe_started_ms: Option<i64>,
+}
+
+impl Clock {
+    /// The scan's `now` alone (replies are then taken to arrive at `now`).
+    pub fn at(now_unix: i64) -> Self {
+        Self {
+            now_unix,
+            probe_started_ms: None,
+        }
+    }
+}
+
+/// Turns one endpoint's observation into its report.
 pub fn analyse(
     mut report: HostReport,
     obs: &Observation,
-    now_unix: i64,
+    clock: &Clock,
     opts: &AnalysisOptions,
 ) -> HostReport {
     report.connections = obs.connection_count();
@@ -86,12 +109,22 @@ pub fn analyse(
         }
     }
 
+    let now = time::OffsetDateTime::from_unix_timestamp(clock.now_unix)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+
+    // CredSSP and the host's identity first: which implementation answered decides what the
+    // NTLM version means, and the host's own name is the name clients check on a host found
+    // by address.
+    let leg = obs.credssp();
+    let credssp = (leg != crate::observe::CredsspLeg::NotProbed)
+        .then(|| credssp::analyse_credssp(&leg, &obs.emulated_credssp(), now, clock));
+    let facts = credssp.as_ref().map(|a| a.facts).unwrap_or_default();
+    let server = server::server_report(&obs.connections, facts);
+
     let (security, findings) = security::security(&negotiations);
     report.security = security;
     report.findings.extend(findings);
 
-    let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let evidence = TlsEvidence::from_log(&obs.connections);
     if let Some(evidence) = &evidence {
         let cert_opts = cert::CertOptions {
@@ -99,12 +132,17 @@ pub fn analyse(
         };
         let trust = evidence
             .chain()
-            .map(|chain| opts.trust.judge_chain(chain, unix_time(now_unix)))
+            .map(|chain| opts.trust.judge_chain(chain, unix_time(clock.now_unix)))
             .unwrap_or_default();
+        let ntlm_dns = credssp
+            .as_ref()
+            .and_then(|a| a.ntlm.as_ref())
+            .and_then(|n| n.dns_computer.as_deref());
         let (tls, findings) = tls::tls_report(
             evidence,
             &trust,
             obs.server_name.as_deref(),
+            ntlm_dns,
             report.ip,
             now,
             &cert_opts,
@@ -113,25 +151,22 @@ pub fn analyse(
         report.findings.extend(findings);
     }
 
-    let leg = obs.credssp();
-    if leg != crate::observe::CredsspLeg::NotProbed {
-        let a = credssp::analyse_credssp(&leg, &obs.emulated_credssp(), now);
+    report.rdp_security = rdp_security::rdp_security_report(&obs.connections, now);
+    if let Some(rdp) = &report.rdp_security {
+        report.findings.extend(rdp_security::findings(rdp));
+    }
+
+    if let Some(mut a) = credssp {
+        // OS names, builds and end of support are Windows facts: another implementation's
+        // NTLM VERSION says nothing about an OS (WinPR answers 6.1.7601 on Linux).
+        if server.implementation != Implementation::Windows {
+            a.without_windows_os(server.implementation);
+        }
         report.credssp = Some(a.credssp);
         report.findings.extend(a.findings);
-        // The certificate checked against the host's own (NTLM) DNS name too.
-        if let (Some(ntlm), Some(leaf)) = (
-            &a.ntlm,
-            evidence
-                .as_ref()
-                .and_then(|t| t.chain())
-                .and_then(|c| c.first()),
-        ) && let Some(f) =
-            credssp::ntlm_name_finding(ntlm, leaf, obs.server_name.as_deref(), now)
-        {
-            report.findings.push(f);
-        }
         report.ntlm = a.ntlm;
     }
+    report.server = Some(server);
     report
 }
 

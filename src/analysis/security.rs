@@ -9,23 +9,45 @@ use crate::proto::x224::{ConnectionConfirm, NegFailure, Protocols};
 use crate::report::schema::{NegotiationProbe, NlaVerdict, Security};
 
 /// What one request told us about the protocol(s) it asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
-    /// The server selected this protocol.
+    /// The server selected this protocol, one the request asked for (or Standard RDP
+    /// Security, which every client speaks).
     Selected(Protocols),
     Failure(NegFailure),
     Legacy,
+    /// An RDP server, but an answer that decides nothing: a protocol that was never
+    /// requested or is undefined, or a negotiation structure of an unknown type. The text
+    /// says what came back.
+    Undecided(String),
     /// No usable answer (error, timeout, not RDP).
     Nothing,
 }
 
-fn answer(result: &NegotiationResult) -> Answer {
+/// The known protocol bits (MS-RDPBCGR 2.2.1.1.1).
+const DEFINED: u32 = 0x1f;
+
+fn answer(result: &NegotiationResult, requested: Protocols) -> Answer {
     match result {
         NegotiationResult::Confirm(ConnectionConfirm::Response { selected, .. }) => {
-            Answer::Selected(*selected)
+            let requested_or_rdp = *selected == Protocols::RDP
+                || (selected.0 & !requested.0 == 0 && selected.0 & !DEFINED == 0);
+            if requested_or_rdp {
+                Answer::Selected(*selected)
+            } else {
+                Answer::Undecided(format!(
+                    "the server selected 0x{:08x}, which was not requested (requested 0x{:08x})",
+                    selected.0, requested.0
+                ))
+            }
         }
         NegotiationResult::Confirm(ConnectionConfirm::Failure(code)) => Answer::Failure(*code),
         NegotiationResult::Confirm(ConnectionConfirm::Legacy) => Answer::Legacy,
+        NegotiationResult::Confirm(ConnectionConfirm::Unknown { neg_type, .. }) => {
+            Answer::Undecided(format!(
+                "the negotiation structure has type 0x{neg_type:02x}, which MS-RDPBCGR does not define"
+            ))
+        }
         NegotiationResult::NotRdp { .. } | NegotiationResult::Failed(_) => Answer::Nothing,
     }
 }
@@ -39,6 +61,11 @@ fn describe(result: &NegotiationResult) -> String {
             format!("failure:{}", code.name())
         }
         NegotiationResult::Confirm(ConnectionConfirm::Legacy) => "legacy".to_owned(),
+        NegotiationResult::Confirm(ConnectionConfirm::Unknown {
+            neg_type,
+            flags,
+            data,
+        }) => format!("unknown:type=0x{neg_type:02x},flags=0x{flags:02x},data=0x{data:08x}"),
         NegotiationResult::NotRdp { detail } => format!("not_rdp:{detail}"),
         NegotiationResult::Failed(e) => format!("error:{e}"),
     }
@@ -65,53 +92,69 @@ pub fn security(negotiations: &[Negotiation]) -> (Security, Vec<Finding>) {
             .collect(),
         ..Security::default()
     };
-    let find = |kind| {
+    let find = |kind: NegotiationKind| {
         negotiations
             .iter()
             .find(|n| n.kind == kind)
-            .map(|n| answer(&n.result))
+            .map(|n| answer(&n.result, kind.requested()))
     };
+    let mut undecided: Vec<String> = Vec::new();
     let mut findings = Vec::new();
 
     // The mstsc-like request (SSL | HYBRID | HYBRID_EX).
-    match negotiations.iter().find(|n| n.kind == NegotiationKind::Nla) {
-        Some(Negotiation {
-            result: NegotiationResult::Confirm(ConnectionConfirm::Response { flags, selected }),
-            ..
-        }) => {
+    let flags = negotiations
+        .iter()
+        .find(|n| n.kind == NegotiationKind::Nla)
+        .and_then(|n| match n.result {
+            NegotiationResult::Confirm(ConnectionConfirm::Response { flags, .. }) => Some(flags),
+            _ => None,
+        });
+    match find(NegotiationKind::Nla) {
+        Some(Answer::Selected(selected)) => {
             sec.selected = Some(selected.selected_name());
-            sec.negotiation_flags = flags.names();
+            sec.negotiation_flags = flags.map(|f| f.names()).unwrap_or_default();
             let hybrid =
                 selected.contains(Protocols::HYBRID) || selected.contains(Protocols::HYBRID_EX);
             sec.protocols.credssp = Some(hybrid);
             sec.protocols.credssp_early_auth = Some(selected.contains(Protocols::HYBRID_EX));
-            if *selected == Protocols::SSL {
+            if selected == Protocols::SSL {
                 sec.protocols.tls = Some(true);
             }
-            if *selected == Protocols::RDP {
+            if selected == Protocols::RDP {
                 // Offered TLS and CredSSP, the server chose Standard RDP Security.
                 sec.protocols.rdp = Some(true);
                 sec.protocols.tls = Some(false);
             }
         }
-        Some(Negotiation {
-            result: NegotiationResult::Confirm(ConnectionConfirm::Failure(code)),
-            ..
-        }) => {
-            // SSL_NOT_ALLOWED_BY_SERVER / SSL_CERT_NOT_ON_SERVER: no TLS, hence no CredSSP.
-            if matches!(
-                *code,
-                NegFailure::SSL_NOT_ALLOWED_BY_SERVER | NegFailure::SSL_CERT_NOT_ON_SERVER
-            ) {
+        Some(Answer::Undecided(why)) => {
+            if let Some(NegotiationResult::Confirm(ConnectionConfirm::Response {
+                selected, ..
+            })) = negotiations
+                .iter()
+                .find(|n| n.kind == NegotiationKind::Nla)
+                .map(|n| &n.result)
+            {
+                sec.selected = Some(selected.selected_name());
+            }
+            sec.negotiation_flags = flags.map(|f| f.names()).unwrap_or_default();
+            undecided.push(format!("nla: {why}"));
+        }
+        Some(Answer::Failure(code)) => match code {
+            // No TLS, hence no CredSSP.
+            NegFailure::SSL_NOT_ALLOWED_BY_SERVER | NegFailure::SSL_CERT_NOT_ON_SERVER => {
                 sec.protocols.tls = Some(false);
                 sec.protocols.credssp = Some(false);
                 sec.protocols.credssp_early_auth = Some(false);
             }
-        }
-        Some(Negotiation {
-            result: NegotiationResult::Confirm(ConnectionConfirm::Legacy),
-            ..
-        }) => {
+            // CredSSP was offered and refused: the server demands TLS with client
+            // certificate authentication instead (MS-RDPBCGR 2.2.1.2.2).
+            NegFailure::SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER => {
+                sec.protocols.credssp = Some(false);
+                sec.protocols.credssp_early_auth = Some(false);
+            }
+            _ => {}
+        },
+        Some(Answer::Legacy) => {
             sec.selected = Some("rdp".to_owned());
             sec.protocols = crate::report::schema::Protocols {
                 rdp: Some(true),
@@ -132,13 +175,14 @@ pub fn security(negotiations: &[Negotiation]) -> (Security, Vec<Finding>) {
             let findings = with_layer_findings(&sec, findings);
             return (sec, findings);
         }
-        _ => {}
+        Some(Answer::Nothing) | None => {}
     }
 
     // SSL only.
     match find(NegotiationKind::Tls) {
         Some(Answer::Selected(p)) => sec.protocols.tls = Some(p == Protocols::SSL),
         Some(Answer::Failure(_)) => sec.protocols.tls = Some(false),
+        Some(Answer::Undecided(why)) => undecided.push(format!("tls: {why}")),
         _ => {}
     }
     // Standard RDP Security only.
@@ -146,7 +190,19 @@ pub fn security(negotiations: &[Negotiation]) -> (Security, Vec<Finding>) {
         Some(Answer::Selected(p)) => sec.protocols.rdp = Some(p == Protocols::RDP),
         Some(Answer::Failure(_)) => sec.protocols.rdp = Some(false),
         Some(Answer::Legacy) => sec.protocols.rdp = Some(true),
-        _ => {}
+        Some(Answer::Undecided(why)) => undecided.push(format!("rdp: {why}")),
+        Some(Answer::Nothing) => {}
+        // Not asked: the plan skips the RDP-only request once an SSL-only request was refused
+        // with HYBRID_REQUIRED_BY_SERVER (MS-RDPBCGR 2.2.1.2.2: "the server requires that the
+        // client support Enhanced RDP Security with CredSSP"): such a server refuses an
+        // RDP-only request as well (measured on FreeRDP's server; Windows documents it).
+        None => {
+            if find(NegotiationKind::Tls)
+                == Some(Answer::Failure(NegFailure::HYBRID_REQUIRED_BY_SERVER))
+            {
+                sec.protocols.rdp = Some(false);
+            }
+        }
     }
     for (kind, bit) in [
         (NegotiationKind::Rdstls, Protocols::RDSTLS),
@@ -166,6 +222,9 @@ pub fn security(negotiations: &[Negotiation]) -> (Security, Vec<Finding>) {
     let (nla, reason) = nla_verdict(&sec, negotiations);
     sec.nla = nla;
     sec.nla_reason = reason;
+    if sec.nla == NlaVerdict::Unknown && !undecided.is_empty() {
+        sec.nla_reason = Some(undecided.join("; "));
+    }
     let findings = with_layer_findings(&sec, findings);
     (sec, findings)
 }
@@ -174,7 +233,7 @@ fn nla_verdict(sec: &Security, negotiations: &[Negotiation]) -> (NlaVerdict, Opt
     let p = &sec.protocols;
     let unanswered: Vec<&str> = negotiations
         .iter()
-        .filter(|n| matches!(answer(&n.result), Answer::Nothing))
+        .filter(|n| matches!(answer(&n.result, n.kind.requested()), Answer::Nothing))
         .filter(|n| {
             matches!(
                 n.kind,
@@ -414,6 +473,92 @@ mod tests {
         });
         let (sec, _) = security(&negs);
         assert_eq!(sec.protocols.rdstls, Some(true));
-        assert_eq!(sec.protocols.rdsaad, Some(false));
+        // RDSAAD asked, HYBRID selected: a protocol never requested decides nothing.
+        assert_eq!(sec.protocols.rdsaad, None);
+        negs[4].result = failure(NegFailure::SSL_REQUIRED_BY_SERVER);
+        assert_eq!(security(&negs).0.protocols.rdsaad, Some(false));
+    }
+
+    #[test]
+    fn an_unknown_negotiation_type_is_rdp_but_decides_nothing() {
+        let unknown = NegotiationResult::Confirm(ConnectionConfirm::Unknown {
+            neg_type: 7,
+            flags: 0,
+            data: 0,
+        });
+        let (sec, findings) = security(&plan(unknown.clone(), unknown.clone(), unknown));
+        assert_eq!(sec.nla, NlaVerdict::Unknown);
+        assert_eq!(sec.protocols, crate::report::schema::Protocols::default());
+        assert!(
+            sec.nla_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("type 0x07")),
+            "{:?}",
+            sec.nla_reason
+        );
+        assert_eq!(
+            sec.probes[0].result,
+            "unknown:type=0x07,flags=0x00,data=0x00000000"
+        );
+        assert!(findings.is_empty());
+    }
+
+    #[test]
+    fn a_protocol_never_requested_or_undefined_decides_nothing() {
+        for odd in [Protocols::RDSTLS, Protocols(0x20), Protocols(0x40)] {
+            let (sec, findings) = security(&plan(
+                selected(odd),
+                selected(Protocols::SSL),
+                selected(Protocols::RDP),
+            ));
+            assert_eq!(sec.nla, NlaVerdict::Unknown, "{odd:?}");
+            assert_eq!(sec.protocols.credssp, None, "no protocol claimed false");
+            assert_eq!(sec.protocols.credssp_early_auth, None);
+            assert_eq!(
+                sec.selected,
+                Some(odd.selected_name()),
+                "the raw value is kept"
+            );
+            assert!(
+                sec.nla_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains(&format!("0x{:08x}", odd.0))),
+                "{:?}",
+                sec.nla_reason
+            );
+            // What the other requests proved still stands.
+            assert_eq!(sec.protocols.tls, Some(true));
+            assert_eq!(sec.protocols.rdp, Some(true));
+            assert!(!findings.iter().any(|f| f.id == ids::NLA_NOT_REQUIRED));
+        }
+    }
+
+    #[test]
+    fn a_failure_that_refuses_credssp_decides_it() {
+        let (sec, _) = security(&plan(
+            failure(NegFailure::SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER),
+            failure(NegFailure::SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER),
+            failure(NegFailure::SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER),
+        ));
+        assert_eq!(sec.protocols.credssp, Some(false));
+        assert_eq!(sec.nla, NlaVerdict::NotSupported);
+        assert_eq!(sec.protocols.tls, Some(false));
+        assert_eq!(sec.protocols.rdp, Some(false));
+    }
+
+    #[test]
+    fn hybrid_required_to_tls_alone_refuses_rdp_without_asking() {
+        // The plan skips the RDP-only request after HYBRID_REQUIRED_BY_SERVER.
+        let mut negs = plan(
+            selected(Protocols::HYBRID),
+            failure(NegFailure::HYBRID_REQUIRED_BY_SERVER),
+            selected(Protocols::RDP),
+        );
+        negs.pop();
+        let (sec, findings) = security(&negs);
+        assert_eq!(sec.protocols.rdp, Some(false));
+        assert_eq!(sec.nla, NlaVerdict::Required);
+        assert!(findings.is_empty());
+        assert_eq!(sec.probes.len(), 2, "only what was asked is listed");
     }
 }

@@ -9,6 +9,7 @@ use crate::analysis::cert::{self, CertOptions, ParsedCert};
 use crate::analysis::findings::{Finding, Severity, ids};
 use crate::analysis::trust::{ChainTrust, TrustVerdict};
 use crate::observe::tls::{TlsEvidence, version_knowledge};
+use crate::proto::tls::ProtocolVersion;
 use crate::report::schema::{TlsReport, TrustReport};
 
 /// The name verdict for the scanned name: `trusted`, or `untrusted: name mismatch: ...`.
@@ -39,6 +40,12 @@ pub fn name_mismatch_finding(cert: &ParsedCert, name: &str, source: &str) -> Opt
     ))
 }
 
+/// Two DNS names are the same name (case and a trailing dot aside).
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
 fn describe_names(cert: &ParsedCert) -> String {
     let n = &cert.names;
     if n.dns.is_empty() && n.ips.is_empty() {
@@ -55,14 +62,17 @@ fn describe_names(cert: &ParsedCert) -> String {
 /// Builds the report's `tls` section and the TLS and certificate findings. `trust` holds the
 /// verdicts on [`TlsEvidence::chain`].
 ///
-/// `scanned_name` is the host name the user gave (None for address targets); `ip` the address
-/// probed. The name verdict checks the host name, or else the address against iPAddress SANs;
-/// `cert-name-mismatch` is raised only for host names (nobody expects a certificate to name an
-/// address that was scanned as part of a range).
+/// `scanned_name` is the host name the user gave (None for address targets), `ntlm_dns_name`
+/// the host's own DNS name from its NTLM CHALLENGE, `ip` the address probed. The name verdict
+/// checks the scanned name, else the NTLM DNS name (what users type to reach a host found by
+/// address), else the address against iPAddress SANs; `cert-name-mismatch` agrees with it, and
+/// is raised only for names (nobody expects a certificate to name an address that was scanned
+/// as part of a range).
 pub fn tls_report(
     evidence: &TlsEvidence,
     trust: &ChainTrust,
     scanned_name: Option<&str>,
+    ntlm_dns_name: Option<&str>,
     ip: Option<IpAddr>,
     now: OffsetDateTime,
     opts: &CertOptions,
@@ -90,6 +100,10 @@ pub fn tls_report(
         .map(|(v, _)| *v)
         .collect();
     report.versions_probed = known.keys().copied().collect();
+    report.versions_undecided = ProtocolVersion::TLS
+        .into_iter()
+        .filter(|v| !known.contains_key(v))
+        .collect();
     let deprecated: Vec<String> = known
         .iter()
         .filter(|(v, ok)| **ok && v.is_deprecated())
@@ -136,9 +150,13 @@ pub fn tls_report(
         .collect();
     findings.extend(cert::certificate_findings(&leaf, &intermediates, now, opts));
 
-    let name_checked = scanned_name
-        .map(str::to_owned)
-        .or_else(|| ip.map(|ip| ip.to_string()));
+    // The name a client checks is the one it connects to: the scanned host name; for an
+    // address target, the host's own DNS name (what users type), else the address.
+    let (name_checked, source) = match (scanned_name, ntlm_dns_name) {
+        (Some(host), _) => (Some(host.to_owned()), Some("scanned host name")),
+        (None, Some(dns)) => (Some(dns.to_owned()), Some("NTLM DNS computer name")),
+        (None, None) => (ip.map(|ip| ip.to_string()), None),
+    };
     let name = name_checked.as_deref().map(|n| name_verdict(&leaf, n));
     let verdicts: Vec<(&str, &TrustVerdict)> = [
         ("platform store", trust.platform.as_ref()),
@@ -161,15 +179,34 @@ pub fn tls_report(
             format!("certificate chain does not verify ({})", reasons.join("; ")),
         ));
     }
-    if let Some(host) = scanned_name
-        && let Some(f) = name_mismatch_finding(&leaf, host, "scanned host name")
+    // `cert-name-mismatch` follows the name verdict exactly (raised for names, never for a
+    // bare address, which nobody expects a certificate to name).
+    if let (Some(checked), Some(source)) = (name_checked.as_deref(), source)
+        && let Some(f) = name_mismatch_finding(&leaf, checked, source)
     {
         findings.push(f);
+    }
+    // The scanned name matched, but the host calls itself something the certificate does not
+    // name: clients typing that other name would be warned. Informational only.
+    if let (Some(host), Some(dns)) = (scanned_name, ntlm_dns_name)
+        && leaf.names.matches(host)
+        && !same_name(host, dns)
+        && !leaf.names.matches(dns)
+    {
+        findings.push(Finding::new(
+            ids::CERT_NTLM_NAME_DIFFERS,
+            Severity::Info,
+            format!(
+                "the certificate names the scanned host name {host} but not the host's own NTLM DNS computer name {dns}: clients connecting by {dns} are warned; it names {}",
+                describe_names(&leaf)
+            ),
+        ));
     }
     report.trust = Some(TrustReport {
         platform: trust.platform.as_ref().map(ToString::to_string),
         ca_file: trust.ca_file.as_ref().map(ToString::to_string),
         name: name.map(|v| v.to_string()),
+        name_checked,
     });
     report.certificate = Some(leaf.report);
     (report, findings)
@@ -178,6 +215,7 @@ pub fn tls_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::findings::Severity;
     use crate::observe::tls::{
         HandshakeFailure, HandshakeFailureKind, TlsObservation, TlsStack, VersionOutcome,
         VersionProbe,
@@ -240,6 +278,7 @@ mod tests {
             &e,
             &trust,
             None,
+            None,
             Some("127.0.0.1".parse().unwrap()),
             NOW,
             &CertOptions::default(),
@@ -288,6 +327,7 @@ mod tests {
             &trust,
             Some("rdp.example.test"),
             None,
+            None,
             NOW,
             &CertOptions::default(),
         );
@@ -307,6 +347,7 @@ mod tests {
             &e,
             &trust,
             Some("other.example.test"),
+            None,
             None,
             NOW,
             &CertOptions::default(),
@@ -330,12 +371,85 @@ mod tests {
             &trust2,
             Some("rdp.example.test"),
             None,
+            None,
             NOW,
             &CertOptions::default(),
         );
         assert_eq!(ids_of(&f), vec![ids::CERT_UNTRUSTED]);
         assert!(f[0].message.contains("platform store: unknown issuer"));
         assert!(f[0].message.contains("--ca-file: expired"));
+    }
+
+    /// The name clients check: the scanned name; for an address, the host's NTLM DNS name.
+    /// `cert-name-mismatch` and `tls.trust.name` never disagree.
+    #[test]
+    fn the_name_checked_and_the_ntlm_name() {
+        // SAN rdp.example.test, *.wild.example.test, 10.0.0.5.
+        let chain = vec![der(include_bytes!("../../fixtures/tls/ca-signed-leaf.pem"))];
+        let e = TlsEvidence {
+            handshake: Some(handshake(TlsStack::Rustls, V::TLS1_3, chain)),
+            ..Default::default()
+        };
+        let trust = ChainTrust::default();
+        let run = |scanned: Option<&str>, ntlm: Option<&str>, ip: Option<&str>| {
+            tls_report(
+                &e,
+                &trust,
+                scanned,
+                ntlm,
+                ip.map(|i| i.parse().unwrap()),
+                NOW,
+                &CertOptions::default(),
+            )
+        };
+        let name_of = |r: &TlsReport| {
+            let t = r.trust.clone().unwrap();
+            (t.name.unwrap(), t.name_checked.unwrap())
+        };
+        // Scanned by a name on the certificate, the host calling itself otherwise: trusted,
+        // and the NTLM name is an informational note only.
+        let (r, f) = run(
+            Some("rdp.example.test"),
+            Some("fv-az41-637.corp.test"),
+            None,
+        );
+        assert_eq!(name_of(&r), ("trusted".into(), "rdp.example.test".into()));
+        assert_eq!(ids_of(&f), [ids::CERT_NTLM_NAME_DIFFERS]);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("fv-az41-637.corp.test"),
+            "{}",
+            f[0].message
+        );
+        // The NTLM name on the certificate (wildcard): nothing to note.
+        let (_, f) = run(
+            Some("rdp.example.test"),
+            Some("host.wild.example.test"),
+            None,
+        );
+        assert!(f.is_empty(), "{f:?}");
+        // By address, with the host's NTLM name not on the certificate: the verdict and the
+        // finding are about that name.
+        let (r, f) = run(None, Some("fv-az41-637.corp.test"), Some("10.0.0.5"));
+        let (verdict, checked) = name_of(&r);
+        assert!(verdict.starts_with("untrusted: name mismatch"), "{verdict}");
+        assert_eq!(checked, "fv-az41-637.corp.test");
+        assert_eq!(ids_of(&f), [ids::CERT_NAME_MISMATCH]);
+        assert!(
+            f[0].message.contains("NTLM DNS computer name"),
+            "{}",
+            f[0].message
+        );
+        // By address, NTLM name on the certificate: trusted, no finding.
+        let (r, f) = run(None, Some("RDP.example.test."), Some("192.0.2.1"));
+        assert_eq!(name_of(&r).0, "trusted");
+        assert!(f.is_empty(), "{f:?}");
+        // By address, no NTLM: the address against the IP SANs, never a finding.
+        let (r, f) = run(None, None, Some("192.0.2.1"));
+        assert!(name_of(&r).0.starts_with("untrusted"));
+        assert!(f.is_empty(), "{f:?}");
+        let (r, _) = run(None, None, Some("10.0.0.5"));
+        assert_eq!(name_of(&r), ("trusted".into(), "10.0.0.5".into()));
     }
 
     #[test]
@@ -372,6 +486,7 @@ mod tests {
             &trust,
             Some("cn-only.example.test"),
             None,
+            None,
             NOW,
             &CertOptions::default(),
         );
@@ -403,7 +518,7 @@ mod tests {
             ..Default::default()
         };
         let none = ChainTrust::default();
-        let (r, _) = tls_report(&e, &none, None, None, NOW, &CertOptions::default());
+        let (r, _) = tls_report(&e, &none, None, None, None, NOW, &CertOptions::default());
         assert!(
             r.error
                 .unwrap()
@@ -415,10 +530,18 @@ mod tests {
             &none,
             None,
             None,
+            None,
             NOW,
             &CertOptions::default(),
         );
-        assert_eq!(r, TlsReport::default());
+        assert_eq!(
+            r,
+            TlsReport {
+                versions_undecided: ProtocolVersion::TLS.to_vec(),
+                ..TlsReport::default()
+            },
+            "nothing decided"
+        );
         assert!(f.is_empty());
     }
 }

@@ -75,6 +75,12 @@ pub fn describe_profile(p: &ClientProfile) -> String {
         ("tls versions unknown", tls(p.tls.unknown_versions())),
         ("tls ciphers", p.tls_ciphers.as_str().to_owned()),
         ("server authentication", p.cert_policy.as_str().to_owned()),
+        ("server auth (credssp)", p.server_auth.as_str().to_owned()),
+        (
+            "min rdp encryption",
+            p.min_rdp_encryption
+                .map_or("-".to_owned(), |l| l.as_str().to_owned()),
+        ),
         (
             "standard rdp security",
             tristate(p.standard_rdp_security).to_owned(),
@@ -85,6 +91,15 @@ pub fn describe_profile(p: &ClientProfile) -> String {
     }
     for n in &p.notes {
         s.push_str(&format!("{:<28} {}\n", "note", escape_controls(n)));
+    }
+    for f in p.findings() {
+        s.push_str(&format!(
+            "{:<28} {} ({}): {}\n",
+            "finding",
+            f.id,
+            f.severity.as_str(),
+            escape_controls(&f.message)
+        ));
     }
     s
 }

@@ -12,8 +12,8 @@
 //! Every built-in profile is documented in `docs/compat.md`; the names are stable.
 
 use super::profile::{
-    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    Tristate,
+    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, ServerAuth,
+    TlsSupport, Tristate,
 };
 use crate::proto::tls::ProtocolVersion;
 
@@ -50,6 +50,10 @@ fn windows10(name: &str, note: &str) -> ClientProfile {
         tls_ciphers: CipherPolicy::Any,
         cert_policy: CertPolicy::Warn,
         standard_rdp_security: Tristate::Yes,
+        min_rdp_encryption: None,
+        // How users reach servers varies (by name from domain-joined PCs: Kerberos; by IP or
+        // from outside the domain: NTLM): a domain server's certificate problems are `depends`.
+        server_auth: ServerAuth::Unknown,
         os_build: None,
         ubr: None,
         version: None,

@@ -21,7 +21,7 @@
 use super::error::ParseError;
 use super::profile::{
     self, CertPolicy, CipherPolicy, ClientKind, ClientProfile, OracleSettingFile, ProfileFile,
-    Tristate,
+    ServerAuth, Tristate,
 };
 
 /// The fleet columns, in documentation order.
@@ -37,6 +37,8 @@ pub const FLEET_COLUMNS: &[&str] = &[
     "cert_policy",
     "standard_rdp_security",
     "tls_ciphers",
+    "server_auth",
+    "min_rdp_encryption",
 ];
 
 /// At most this many clients in one fleet file.
@@ -183,11 +185,22 @@ fn row(fields: &[(&str, &str)], source: &str, line: usize) -> Result<ClientProfi
         cert_policy: CertPolicy::parse(field("cert_policy"))?,
         standard_rdp_security: Tristate::parse(field("standard_rdp_security"))
             .map_err(|e| format!("standard_rdp_security: {e}"))?,
+        min_rdp_encryption: match field("min_rdp_encryption").trim() {
+            "" => None,
+            v => Some(profile::RdpLevel::from_report_name(v).ok_or_else(|| {
+                format!(
+                    "min_rdp_encryption: expected low, client_compatible, high or fips, got {v:?}"
+                )
+            })?),
+        },
+        server_auth: ServerAuth::parse(field("server_auth"))
+            .map_err(|e| format!("server_auth: {e}"))?,
         os_build: number("build", field("build"))?,
         ubr: number("ubr", field("ubr"))?,
         version: None,
         source: Some(format!("{source} line {line}")),
         notes: Vec::new(),
+        findings: Vec::new(),
     };
     profile::resolve(file, &name, source)
 }

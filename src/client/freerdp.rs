@@ -15,8 +15,8 @@
 //!   `/cert:ignore` (3.x) or `/cert-ignore` (2.x) connects silently.
 
 use super::profile::{
-    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    Tristate,
+    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, ServerAuth,
+    TlsSupport, Tristate,
 };
 use crate::proto::tls::ProtocolVersion;
 
@@ -173,6 +173,10 @@ fn build_profile(
         tls_ciphers: CipherPolicy::Any,
         cert_policy: CertPolicy::Warn,
         standard_rdp_security: Tristate::Yes,
+        min_rdp_encryption: None,
+        // FreeRDP uses Kerberos only when built and configured for it; whether it is here is
+        // not known.
+        server_auth: ServerAuth::Unknown,
         os_build: None,
         ubr: None,
         version: version.map(|v| v.text.clone()),

@@ -261,6 +261,78 @@ impl TlsSupport {
     }
 }
 
+/// How the client authenticates the server inside CredSSP, which decides whether it checks the
+/// server's certificate (rdp-facts section 10): a domain-joined client connecting *by name* to a
+/// domain member uses Kerberos and shows no certificate prompt; by IP address, from a
+/// workgroup, or to a workgroup host it uses NTLM and checks the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerAuth {
+    /// Domain-joined, connecting by name: Kerberos authenticates domain servers.
+    Kerberos,
+    /// By IP, from a workgroup, or outside the domain: NTLM, the certificate is checked.
+    Ntlm,
+    /// Not known: a domain server's certificate problems make the cell `depends`.
+    #[default]
+    Unknown,
+}
+
+impl ServerAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerAuth::Kerberos => "kerberos",
+            ServerAuth::Ntlm => "ntlm",
+            ServerAuth::Unknown => "unknown",
+        }
+    }
+
+    /// Parses `kerberos`, `ntlm`, `unknown`; empty is `None`.
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "kerberos" | "krb" => Ok(Some(ServerAuth::Kerberos)),
+            "ntlm" => Ok(Some(ServerAuth::Ntlm)),
+            "unknown" | "?" => Ok(Some(ServerAuth::Unknown)),
+            other => Err(format!("expected kerberos, ntlm or unknown, got {other:?}")),
+        }
+    }
+}
+
+/// The lowest Standard RDP Security encryption level a client accepts (MS-RDPBCGR 5.3.1;
+/// a hardening baseline: Windows' own "Set client connection encryption level" is the server's
+/// setting). Ordered weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RdpLevel {
+    Low,
+    ClientCompatible,
+    High,
+    Fips,
+}
+
+impl RdpLevel {
+    /// The report's name of a server level (`low`, `client_compatible`, `high`, `fips`); `None`
+    /// for `none` and undefined values.
+    pub fn from_report_name(name: &str) -> Option<Self> {
+        match name {
+            "low" => Some(RdpLevel::Low),
+            "client_compatible" => Some(RdpLevel::ClientCompatible),
+            "high" => Some(RdpLevel::High),
+            "fips" => Some(RdpLevel::Fips),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RdpLevel::Low => "low",
+            RdpLevel::ClientCompatible => "client_compatible",
+            RdpLevel::High => "high",
+            RdpLevel::Fips => "fips",
+        }
+    }
+}
+
 /// Which TLS cipher suites the client offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -366,6 +438,10 @@ pub struct ClientProfile {
     pub cert_policy: CertPolicy,
     /// Does it accept a server that offers only Standard RDP Security (no TLS)?
     pub standard_rdp_security: Tristate,
+    /// The lowest Standard RDP Security level it accepts, when it has one.
+    pub min_rdp_encryption: Option<RdpLevel>,
+    /// How it authenticates the server inside CredSSP (Kerberos or NTLM).
+    pub server_auth: ServerAuth,
     /// Windows build (`CurrentBuild`), when known.
     pub os_build: Option<u32>,
     /// Windows update build revision (`UBR`), when known.
@@ -392,12 +468,36 @@ impl ClientProfile {
             tls_ciphers: CipherPolicy::Any,
             cert_policy: CertPolicy::Unknown,
             standard_rdp_security: Tristate::Unknown,
+            min_rdp_encryption: None,
+            server_auth: ServerAuth::Unknown,
             os_build: None,
             ubr: None,
             version: None,
             source: source.into(),
             notes: Vec::new(),
         }
+    }
+
+    /// What is wrong with the client itself, worth an administrator's action: a patched client
+    /// left at `AllowEncryptionOracle=2` (the workaround is a last-resort rollback, never a
+    /// state to keep).
+    pub fn findings(&self) -> Vec<crate::analysis::findings::Finding> {
+        use crate::analysis::findings::{Finding, Severity, ids};
+        let mut out = Vec::new();
+        if self.kind == ClientKind::Windows
+            && self.credssp_fix == Tristate::Yes
+            && self.allow_encryption_oracle == OracleSetting::Value(2)
+        {
+            out.push(Finding::new(
+                ids::CLIENT_ORACLE_VULNERABLE,
+                Severity::High,
+                format!(
+                    "AllowEncryptionOracle=2 (Vulnerable) is set: this client falls back to the pre-fix CredSSP exchange for anyone who claims to be a server, exposing every server it connects to (CVE-2018-0886). Revert it once the servers are patched: {} then gpupdate /force (/d 0 for Force Updated Clients).",
+                    crate::compat::remediation::reg_add_oracle(1)
+                ),
+            ));
+        }
+        out
     }
 
     /// The policy that decides this client's CredSSP behaviour against an unpatched server,
@@ -452,6 +552,12 @@ pub struct ProfileFile {
     pub cert_policy: Option<CertPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard_rdp_security: Option<Tristate>,
+    /// `low`, `client_compatible`, `high`, `fips`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rdp_encryption: Option<RdpLevel>,
+    /// `kerberos`, `ntlm`, `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_auth: Option<ServerAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_build: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -462,6 +568,9 @@ pub struct ProfileFile {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What `rdpsweep client` found wrong with the client (output only; ignored when read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::analysis::findings::Finding>,
 }
 
 /// `allow_encryption_oracle` in a file: a number or a word.
@@ -507,6 +616,7 @@ impl From<OracleDefaultFile> for Option<OraclePolicy> {
 impl From<ClientProfile> for ProfileFile {
     fn from(p: ClientProfile) -> Self {
         let known_tls = !p.tls.is_all_unknown();
+        let findings = p.findings();
         ProfileFile {
             name: Some(p.name),
             kind: Some(p.kind),
@@ -522,9 +632,12 @@ impl From<ClientProfile> for ProfileFile {
             tls_ciphers: Some(p.tls_ciphers),
             cert_policy: Some(p.cert_policy),
             standard_rdp_security: Some(p.standard_rdp_security),
+            min_rdp_encryption: p.min_rdp_encryption,
+            server_auth: Some(p.server_auth),
             os_build: p.os_build,
             ubr: p.ubr,
             version: p.version,
+            findings,
             source: Some(p.source),
             notes: p.notes,
         }
@@ -623,6 +736,8 @@ pub fn resolve(f: ProfileFile, default_name: &str, source: &str) -> Result<Clien
         } else {
             Tristate::Yes
         }),
+        min_rdp_encryption: f.min_rdp_encryption,
+        server_auth: f.server_auth.unwrap_or_default(),
         os_build: f.os_build,
         ubr: f.ubr,
         version: f.version,

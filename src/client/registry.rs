@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::build_table;
 use super::profile::{
-    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, TlsSupport,
-    Tristate,
+    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, OracleSetting, ServerAuth,
+    TlsSupport, Tristate,
 };
 
 pub const CREDSSP_PARAMETERS: &str =
@@ -379,6 +379,10 @@ pub fn interpret(snap: &RegistrySnapshot, name: &str, source: &str) -> ClientPro
         } else {
             Tristate::Yes
         },
+        min_rdp_encryption: None,
+        // Whether this machine reaches servers by name inside a domain is not in the
+        // registry values read here.
+        server_auth: ServerAuth::Unknown,
         os_build: build,
         ubr,
         version: None,

@@ -7,11 +7,11 @@
 use winreg::RegKey;
 use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ, KEY_WOW64_64KEY};
 
-use super::profile::ProtocolVersion;
 use super::registry::{
     ALLOW_ENCRYPTION_ORACLE, CREDSSP_PARAMETERS, CURRENT_VERSION, RegistrySnapshot, TS_POLICIES,
     schannel_client_key, value_from_raw,
 };
+use crate::proto::tls::ProtocolVersion;
 
 fn read_key(snap: &mut RegistrySnapshot, hklm: &RegKey, path: &str, names: &[&str]) {
     let sub = path.strip_prefix(r"HKLM\").unwrap_or(path);

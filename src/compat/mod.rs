@@ -15,12 +15,21 @@
 //!    `blocked:credssp-oracle`, `exposed`, `ok`, or `depends` when the server's own
 //!    unobservable policy decides.
 //!
+//! 5. **Standard RDP Security's encryption**: the level against the client's minimum
+//!    (`rdp-encryption`); a FreeRDP client against xrdp's RC4 (`rdp-security`).
+//! 6. **The client's own policy**: a patched client left at Vulnerable exposes every server.
+//!
+//! A server that refused every layer is `blocked:security-refused`; certificate problems on a
+//! domain-joined host depend on whether the client authenticates it with Kerberos
+//! (`depends:server-auth` when that is unknown).
+//!
 //! Each check yields nothing or an issue; the cell is the worst issue in the order
 //! blocked > unknown > depends > exposed > warn > ok, with the remediation of every issue
 //! (the worst first). Missing data is `unknown` with a reason saying what is missing.
 //!
 //! Reasons: blocked `credssp-oracle`, `nla-required`, `tls-version`, `tls-cipher`,
-//! `cert-strict`, `security-layer`; exposed and depends `credssp-oracle`; warn `cert-warning`,
+//! `cert-strict`, `security-layer`, `security-refused`, `rdp-encryption`, `rdp-security`;
+//! exposed `credssp-oracle`; depends `credssp-oracle`, `server-auth`; warn `cert-warning`,
 //! `security-layer`; unknown `not-rdp`, `client-unknown`, `security-not-observed`,
 //! `client-nla-unknown`, `client-layer-unknown`, `tls-not-observed`, `client-tls-unknown`,
 //! `tls-cipher-not-observed`, `cert-not-observed`, `cert-trust-not-checked`,
@@ -30,10 +39,14 @@ pub mod credssp;
 pub mod remediation;
 
 use crate::analysis::findings::ids;
-use crate::client::profile::{CertPolicy, CipherPolicy, ClientProfile, Tristate};
+use crate::client::profile::{
+    CertPolicy, CipherPolicy, ClientKind, ClientProfile, OraclePolicy, RdpLevel, ServerAuth,
+    Tristate,
+};
 use crate::proto::tls::ProtocolVersion;
 use crate::report::schema::{
-    CipherSuite, CompatCell, HostReport, NlaVerdict, OracleFix, Outcome, Status, TlsStack,
+    CipherSuite, CompatCell, HostReport, Implementation, NlaVerdict, OracleFix, Outcome, Status,
+    TlsStack,
 };
 
 /// Blocked reasons (stable ids).
@@ -44,6 +57,10 @@ pub mod reasons {
     pub const TLS_CIPHER: &str = "tls-cipher";
     pub const CERT_STRICT: &str = "cert-strict";
     pub const SECURITY_LAYER: &str = "security-layer";
+    pub const SECURITY_REFUSED: &str = "security-refused";
+    pub const RDP_ENCRYPTION: &str = "rdp-encryption";
+    pub const RDP_SECURITY: &str = "rdp-security";
+    pub const SERVER_AUTH: &str = "server-auth";
     pub const CERT_WARNING: &str = "cert-warning";
     pub const NOT_RDP: &str = "not-rdp";
     pub const CLIENT_UNKNOWN: &str = "client-unknown";
@@ -179,6 +196,10 @@ fn issues(host: &HostReport, client: &ClientProfile) -> Vec<Issue> {
     let mut out = Vec::new();
     match layer {
         Layer::StandardRdp => {
+            out.extend(standard_rdp_encryption(host, client));
+            if out.iter().any(|i| i.outcome == Outcome::Blocked) {
+                return out;
+            }
             if let Some(i) = standard_rdp(client) {
                 out.push(i);
             }
@@ -206,6 +227,60 @@ fn issues(host: &HostReport, client: &ClientProfile) -> Vec<Issue> {
                 out.push(i);
             }
         }
+    }
+    // A client that accepts the pre-fix CredSSP exchange exposes every server it reaches.
+    let exposed_already = out
+        .iter()
+        .any(|i| i.outcome == Outcome::Exposed && i.reason == CREDSSP_ORACLE);
+    if client.credssp_fix == Tristate::Yes
+        && client.effective_policy() == Some(OraclePolicy::Vulnerable)
+        && !exposed_already
+    {
+        out.push(Issue::new(
+            Outcome::Exposed,
+            CREDSSP_ORACLE,
+            remediation::vulnerable_left_in_place(client.kind),
+        ));
+    }
+    out
+}
+
+/// Standard RDP Security's encryption, against the client's minimum level and what the
+/// client's implementation can complete with the server's.
+fn standard_rdp_encryption(host: &HostReport, client: &ClientProfile) -> Vec<Issue> {
+    use reasons::*;
+    let Some(rdp) = host.rdp_security.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let level = rdp.encryption_level.as_deref();
+    if let (Some(min), Some(level)) = (client.min_rdp_encryption, level)
+        && RdpLevel::from_report_name(level).is_none_or(|l| l < min)
+    {
+        out.push(Issue::new(
+            Outcome::Blocked,
+            RDP_ENCRYPTION,
+            remediation::rdp_encryption_level(level, min.as_str()),
+        ));
+    }
+    // FreeRDP against xrdp with RC4 (measured, docs/compat.md): xrdp rejects its MACs.
+    let implementation = host.server.as_ref().map(|s| s.implementation);
+    let rc4: Vec<&str> = rdp
+        .encryption_methods
+        .iter()
+        .map(String::as_str)
+        .filter(|m| matches!(*m, "40bit" | "56bit" | "128bit"))
+        .collect();
+    if client.kind == ClientKind::Freerdp
+        && implementation == Some(Implementation::Xrdp)
+        && !rc4.is_empty()
+        && !rdp.encryption_methods.iter().any(|m| m == "fips")
+    {
+        out.push(Issue::new(
+            Outcome::Blocked,
+            RDP_SECURITY,
+            remediation::freerdp_xrdp_rc4(&rc4.join("/")),
+        ));
     }
     out
 }
@@ -257,6 +332,14 @@ fn layer(host: &HostReport, client: &ClientProfile) -> Result<Layer, Issue> {
     }
     if rdp && (p.tls == Some(false) || legacy) {
         return Ok(Layer::StandardRdp);
+    }
+    // Every layer refused: the server demands something no request offered.
+    if p.credssp == Some(false) && p.tls == Some(false) && p.rdp == Some(false) {
+        return Err(Issue::new(
+            Outcome::Blocked,
+            SECURITY_REFUSED,
+            remediation::security_refused(&host.security.failure_codes),
+        ));
     }
     Err(Issue::new(
         Outcome::Unknown,
@@ -486,6 +569,24 @@ fn certificate(host: &HostReport, client: &ClientProfile) -> Option<Issue> {
             ));
         }
         return None;
+    }
+    // A domain member authenticated with Kerberos shows no certificate prompt.
+    let domain_member = host.ntlm.as_ref().and_then(|n| n.domain_joined) == Some(true);
+    if domain_member && matches!(client.cert_policy, CertPolicy::Strict | CertPolicy::Warn) {
+        match client.server_auth {
+            ServerAuth::Kerberos => return None,
+            ServerAuth::Unknown => {
+                return Some(Issue::new(
+                    Outcome::Depends,
+                    SERVER_AUTH,
+                    remediation::certificate_depends_on_server_auth(
+                        &problems,
+                        client.cert_policy == CertPolicy::Strict,
+                    ),
+                ));
+            }
+            ServerAuth::Ntlm => {}
+        }
     }
     Some(match client.cert_policy {
         CertPolicy::Strict => Issue::new(

@@ -189,6 +189,66 @@ pub fn security_layer(refused: bool) -> String {
     )
 }
 
+/// A patched client left at `AllowEncryptionOracle=2` (Vulnerable), or FreeRDP, which behaves
+/// so: it connects, but accepts the pre-fix CredSSP exchange from anyone who claims to be the
+/// server, exposing the servers it reaches (the policy's own text).
+pub fn vulnerable_left_in_place(kind: ClientKind) -> String {
+    match kind {
+        ClientKind::Freerdp => "FreeRDP has no setting to refuse the pre-fix CredSSP exchange: a man in the middle that claims an old CredSSP version gets it (CVE-2018-0886), whatever this server runs. Connect only to servers whose certificate FreeRDP verifies (no /cert:ignore), over trusted networks.".to_owned(),
+        _ => format!(
+            "AllowEncryptionOracle=2 (Vulnerable) is left in place: the client falls back to the pre-fix CredSSP exchange for anyone who claims to be this server, exposing the servers it reaches to CVE-2018-0886 (\"will expose the remote servers to attacks by supporting fall back to the insecure versions\"). It is a last-resort rollback, never a state to keep: {} (or /d 0 for Force Updated Clients) then gpupdate /force, once every server it reaches is patched.",
+            reg_add_oracle(1)
+        ),
+    }
+}
+
+/// A domain server with certificate problems and a client whose way of authenticating the
+/// server is not known: Kerberos (by name, domain-joined) shows no prompt, NTLM does.
+pub fn certificate_depends_on_server_auth(problems: &[&str], strict: bool) -> String {
+    let ntlm = if strict { "blocked" } else { "warn" };
+    format!(
+        "The server is a domain member and its certificate has problems ({}). A domain-joined client connecting by name authenticates it with Kerberos and shows no certificate prompt (ok); by IP address, from a workgroup or from outside the domain CredSSP uses NTLM and the certificate is checked ({ntlm}). Set server_auth=kerberos|ntlm for the client to decide it; either way the lasting fix is a certificate the clients trust, with the name they connect to (GPO ... Remote Desktop Session Host > Security > Server authentication certificate template).",
+        problems.join(", ")
+    )
+}
+
+/// The server refused every security layer the client can offer.
+pub fn security_refused(codes: &[String]) -> String {
+    let mut fixes = Vec::new();
+    if codes.iter().any(|c| c.ends_with("SSL_CERT_NOT_ON_SERVER")) {
+        fixes.push(format!(
+            "the server has no certificate for TLS (SSL_CERT_NOT_ON_SERVER) and does not allow Standard RDP Security: give it a certificate (Windows: a Remote Desktop certificate in the computer's store, SSLCertificateSHA1Hash; xrdp: certificate= and key_file= in xrdp.ini), or allow Standard RDP Security (SecurityLayer {RDP_TCP_KEY} /d 1; xrdp: security_layer=negotiate)"
+        ));
+    }
+    if codes
+        .iter()
+        .any(|c| c.ends_with("SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER"))
+    {
+        fixes.push("the server demands TLS with client certificate authentication (SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER), which ordinary RDP clients do not do: relax that on the server, or use a client that presents a certificate".to_owned());
+    }
+    if fixes.is_empty() {
+        fixes.push(format!(
+            "the server refused every request ({}); check its security layer and certificate",
+            codes.join(", ")
+        ));
+    }
+    format!("No connection is possible: {}.", fixes.join("; "))
+}
+
+/// Standard RDP Security at a level below the client's minimum.
+pub fn rdp_encryption_level(server: &str, minimum: &str) -> String {
+    format!(
+        "The server's Standard RDP Security encryption level is {server}, below this client's minimum ({minimum}). Raise it on the server (GPO Computer Configuration > Administrative Templates > Windows Components > Remote Desktop Services > Remote Desktop Session Host > Security > Set client connection encryption level = High; xrdp: crypt_level=high), or better require TLS/NLA (SecurityLayer /d 2)."
+    )
+}
+
+/// FreeRDP against xrdp's Standard RDP Security with RC4 (measured: `docs/compat.md`).
+pub fn freerdp_xrdp_rc4(method: &str) -> String {
+    format!(
+        "xrdp rejects FreeRDP's MAC checksums under Standard RDP Security with RC4 ({method}): the connection reaches licensing and xrdp ends it (\"MAC checksum error\"; xrdp builds with the CVE-2026-32105 fix, e.g. Debian's 0.9.21.1-1+deb12u3 and upstream 0.10.6, neutrinolabs/xrdp issue 3808). Use TLS on the server (xrdp.ini security_layer=tls or negotiate, with a certificate) and connect with /sec:tls or /sec:nla, or set crypt_level=fips, whose 3DES works."
+    )
+}
+
 /// Generic "missing data" remediation.
 pub fn missing(what: &str) -> String {
     format!("Not enough data: {what}")

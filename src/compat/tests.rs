@@ -35,10 +35,12 @@ fn host(version: Option<u32>, fix: OracleFix) -> HostReport {
         cipher: CipherSuite::from_name("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
         versions: vec![V::TLS1_0, V::TLS1_1, V::TLS1_2],
         versions_probed: vec![V::TLS1_0, V::TLS1_1, V::TLS1_2, V::TLS1_3],
+        versions_undecided: vec![],
         stack: Some(TlsStack::Rustls),
         certificate: Some(CertificateReport::default()),
         chain: vec![],
         trust: Some(TrustReport {
+            name_checked: None,
             platform: Some("trusted".into()),
             ca_file: None,
             name: Some("trusted".into()),
@@ -92,8 +94,9 @@ fn credssp_table_through_evaluate() {
             "unknown:credssp-not-observed",
         ),
         (
+            // The workaround left in place exposes every server (issue 12; the policy's text).
             "patched-vulnerable",
-            "ok",
+            "exposed:credssp-oracle",
             "exposed:credssp-oracle",
             "unknown:credssp-not-observed",
         ),
@@ -158,7 +161,11 @@ fn every_policy_value_follows_the_table() {
             ServerColumn::Vulnerable,
         ];
         let outs: Vec<Outcome> = cols.iter().map(|col| cell_outcome(row, *col)).collect();
-        let expect = if outs.iter().all(|o| *o == outs[0]) {
+        let expect = if row == ClientRow::Vulnerable {
+            // Microsoft's "Allowed", but the client accepts the pre-fix exchange from anyone
+            // who claims to be this server: exposed, whatever the server runs.
+            Outcome::Exposed
+        } else if outs.iter().all(|o| *o == outs[0]) {
             outs[0]
         } else {
             Outcome::Depends
@@ -447,4 +454,203 @@ fn every_non_ok_cell_has_a_remediation_and_every_workaround_its_rollback() {
     for r in ["credssp-oracle", "nla-required", "tls-version"] {
         assert!(reasons_seen.contains(r), "corpus never reached {r}");
     }
+}
+
+#[test]
+fn the_vulnerable_workaround_left_in_place_is_exposed_with_its_rollback() {
+    for server in [patched_server(), unpatched_server()] {
+        let cell = evaluate(&server, &p("patched-vulnerable"));
+        assert_eq!(
+            cell_str(&cell),
+            "exposed:credssp-oracle",
+            "{:?}",
+            server.credssp
+        );
+        let text = cell.remediation.unwrap();
+        assert!(text.contains(&remediation::reg_add_oracle(1)), "{text}");
+        assert!(text.contains("gpupdate /force"), "{text}");
+    }
+    // Even a TLS-only server: the client is the one that exposes.
+    let mut tls_only = patched_server();
+    tls_only.security.protocols.credssp = Some(false);
+    tls_only.security.protocols.tls = Some(true);
+    tls_only.security.nla = NlaVerdict::NotSupported;
+    assert_eq!(
+        cell_str(&evaluate(&tls_only, &p("patched-vulnerable"))),
+        "exposed:credssp-oracle"
+    );
+    // And `rdpsweep client` says so about the client itself.
+    let ids: Vec<String> = p("patched-vulnerable")
+        .findings()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(ids, [ids::CLIENT_ORACLE_VULNERABLE]);
+    assert!(p("patched-mitigated").findings().is_empty());
+}
+
+/// A self-signed certificate on a domain member and on a workgroup host, against clients that
+/// reach servers with Kerberos, NTLM, or in a way not known.
+#[test]
+fn server_authentication_decides_the_certificate_part() {
+    let with_cert_problem = |domain_joined: Option<bool>| {
+        let mut h = patched_server();
+        h.findings.push(Finding::new(
+            ids::CERT_SELF_SIGNED,
+            Severity::Medium,
+            "self-signed",
+        ));
+        h.ntlm = Some(crate::report::schema::NtlmReport {
+            domain_joined,
+            ..Default::default()
+        });
+        h
+    };
+    let client = |auth: ServerAuth, policy: CertPolicy| {
+        let mut c = p("patched-mitigated");
+        c.server_auth = auth;
+        c.cert_policy = policy;
+        c
+    };
+    let domain = with_cert_problem(Some(true));
+    let workgroup = with_cert_problem(Some(false));
+    let not_said = with_cert_problem(None);
+    for (host, auth, policy, want) in [
+        (&domain, ServerAuth::Kerberos, CertPolicy::Warn, "ok"),
+        (&domain, ServerAuth::Kerberos, CertPolicy::Strict, "ok"),
+        (
+            &domain,
+            ServerAuth::Ntlm,
+            CertPolicy::Warn,
+            "warn:cert-warning",
+        ),
+        (
+            &domain,
+            ServerAuth::Ntlm,
+            CertPolicy::Strict,
+            "blocked:cert-strict",
+        ),
+        (
+            &domain,
+            ServerAuth::Unknown,
+            CertPolicy::Warn,
+            "depends:server-auth",
+        ),
+        (
+            &domain,
+            ServerAuth::Unknown,
+            CertPolicy::Strict,
+            "depends:server-auth",
+        ),
+        (
+            &workgroup,
+            ServerAuth::Kerberos,
+            CertPolicy::Warn,
+            "warn:cert-warning",
+        ),
+        (
+            &workgroup,
+            ServerAuth::Unknown,
+            CertPolicy::Warn,
+            "warn:cert-warning",
+        ),
+        (
+            &not_said,
+            ServerAuth::Kerberos,
+            CertPolicy::Warn,
+            "warn:cert-warning",
+        ),
+    ] {
+        let cell = evaluate(host, &client(auth, policy));
+        assert_eq!(cell_str(&cell), want, "{auth:?} {policy:?} {:?}", host.ntlm);
+        if want.starts_with("depends") {
+            let text = cell.remediation.unwrap();
+            assert!(text.contains("Kerberos") && text.contains("NTLM"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_server_refusing_every_layer_is_blocked_with_what_it_demands() {
+    let mut h = HostReport::new("nocert".into(), Some("192.0.2.7".parse().unwrap()), 3389);
+    h.status = Status::Rdp;
+    h.security.protocols = Protocols {
+        rdp: Some(false),
+        tls: Some(false),
+        credssp: Some(false),
+        ..Protocols::default()
+    };
+    h.security.nla = NlaVerdict::NotSupported;
+    h.security.failure_codes = vec![
+        "nla:SSL_CERT_NOT_ON_SERVER".into(),
+        "tls:SSL_CERT_NOT_ON_SERVER".into(),
+        "rdp:SSL_CERT_NOT_ON_SERVER".into(),
+    ];
+    for client in BUILTIN_NAMES {
+        let cell = evaluate(&h, &p(client));
+        assert_eq!(cell_str(&cell), "blocked:security-refused", "{client}");
+        let text = cell.remediation.unwrap();
+        assert!(text.contains("give it a certificate"), "{text}");
+        assert!(!text.contains("rescan"), "{text}");
+    }
+    h.security.failure_codes = vec!["nla:SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER".into()];
+    let text = evaluate(&h, &p("patched-mitigated")).remediation.unwrap();
+    assert!(text.contains("client certificate"), "{text}");
+}
+
+/// Standard RDP Security: the client's minimum level, and FreeRDP against xrdp's RC4 (which
+/// the real client fails: docs/compat.md).
+#[test]
+fn standard_rdp_security_encryption_against_the_client() {
+    use crate::report::schema::{Implementation, RdpSecurityReport, ServerReport};
+    let rdp_host = |implementation: Implementation, level: &str, method: &str| {
+        let mut h = HostReport::new("r".into(), Some("192.0.2.8".parse().unwrap()), 3389);
+        h.status = Status::Rdp;
+        h.security.protocols = Protocols {
+            rdp: Some(true),
+            tls: Some(false),
+            credssp: Some(false),
+            ..Protocols::default()
+        };
+        h.security.nla = NlaVerdict::NotSupported;
+        h.server = Some(ServerReport {
+            implementation,
+            ..ServerReport::default()
+        });
+        h.rdp_security = Some(RdpSecurityReport {
+            encryption_level: Some(level.into()),
+            encryption_methods: vec![method.into()],
+            ..RdpSecurityReport::default()
+        });
+        h
+    };
+    let mut strict_level = p("patched-mitigated");
+    strict_level.min_rdp_encryption = Some(RdpLevel::High);
+    let low = rdp_host(Implementation::Windows, "low", "40bit");
+    assert_eq!(
+        cell_str(&evaluate(&low, &strict_level)),
+        "blocked:rdp-encryption"
+    );
+    let high = rdp_host(Implementation::Windows, "high", "128bit");
+    assert_eq!(
+        cell_str(&evaluate(&high, &strict_level)),
+        "warn:security-layer"
+    );
+
+    let mut freerdp = p("patched-mitigated");
+    freerdp.kind = ClientKind::Freerdp;
+    for (level, method, want) in [
+        ("low", "40bit", "blocked:rdp-security"),
+        ("high", "128bit", "blocked:rdp-security"),
+        ("fips", "fips", "warn:security-layer"),
+    ] {
+        let cell = evaluate(&rdp_host(Implementation::Xrdp, level, method), &freerdp);
+        assert_eq!(cell_str(&cell), want, "xrdp {level}");
+    }
+    // The same RC4 level on FreeRDP's own server connects (measured).
+    let shadow = rdp_host(Implementation::Freerdp, "client_compatible", "128bit");
+    assert_eq!(
+        cell_str(&evaluate(&shadow, &freerdp)),
+        "warn:security-layer"
+    );
 }

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 pub use plan::{Plan, PlanOptions, Step};
 
-use crate::proto::x224::{ConnectionConfirm, Protocols};
+use crate::proto::mcs::{ConnectResponse, EncryptionMethods, McsError};
+use crate::proto::x224::{ConfirmHeader, ConnectionConfirm, Protocols};
 use credssp::{CredsspFailure, CredsspObservation};
 use tls::{HandshakeFailure, TlsObservation, TlsStack, VersionProbe};
 
@@ -176,6 +177,9 @@ impl NegotiationResult {
             Self::Confirm(ConnectionConfirm::Legacy) => {
                 "legacy server without negotiation (no CredSSP)".to_owned()
             }
+            Self::Confirm(ConnectionConfirm::Unknown { neg_type, .. }) => format!(
+                "the server answered with a negotiation structure of unknown type 0x{neg_type:02x}"
+            ),
             Self::NotRdp { .. } => "not an RDP server".to_owned(),
             Self::Failed(e) => format!("negotiation failed: {e}"),
         }
@@ -204,6 +208,18 @@ pub enum Purpose {
         client_version: u32,
         stack: TlsStack,
     },
+    /// Standard RDP Security offering one encryption method alone (`--deep`, as nmap's
+    /// rdp-enum-encryption enumerates them).
+    RdpMethod(EncryptionMethods),
+}
+
+/// Why the MCS Connect Response was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McsFailure {
+    #[error("{0}")]
+    Stage(StageError),
+    #[error("{0}")]
+    Malformed(McsError),
 }
 
 /// What ran on a connection after its negotiation selected TLS.
@@ -222,10 +238,16 @@ pub struct Connection {
     pub request: NegotiationKind,
     /// The X.224 answer, or why there was none; `Err` when the TCP connection itself failed.
     pub answer: Result<NegotiationResult, StageError>,
+    /// The fixed header of the Connection Confirm, when one came back (references and class:
+    /// part of the server's fingerprint).
+    pub confirm_header: Option<ConfirmHeader>,
     /// The TLS step on this connection, when its negotiation selected TLS and the plan wanted one.
     pub upgrade: Option<Upgrade>,
     /// The CredSSP first leg on this connection's TLS session.
     pub credssp: Option<Result<CredsspObservation, CredsspFailure>>,
+    /// The MCS Connect Initial / Connect Response exchange (MS-RDPBCGR 2.2.1.3-2.2.1.4), on
+    /// the TCP connection (Standard RDP Security) or inside TLS.
+    pub mcs: Option<Result<ConnectResponse, McsFailure>>,
 }
 
 impl Connection {

@@ -11,21 +11,37 @@
 //! The steps, in order:
 //! 1. **Negotiation probes**: the mstsc-like request (SSL | HYBRID | HYBRID_EX), SSL only, RDP
 //!    only (and RDSTLS, RDSAAD with `--deep`), one connection each. The first one whose server
-//!    selected TLS carries the main rustls handshake, and CredSSP follows on it when the server
-//!    selected CredSSP; a later one that selected TLS carries a version hello when one is
-//!    still wanted. An endpoint whose first answer is not RDP gets nothing more.
+//!    selected TLS carries the main rustls handshake; CredSSP follows on it when the server
+//!    selected CredSSP, the MCS exchange (the server's RDP version) when it selected TLS alone.
+//!    A later one that selected TLS carries a version hello when one is still wanted. The
+//!    RDP-only request carries the MCS exchange when the server selected Standard RDP
+//!    Security (its encryption level and method); it is not sent at all once the SSL-only
+//!    request was refused with HYBRID_REQUIRED_BY_SERVER (such a server refuses RDP alone as
+//!    well: MS-RDPBCGR 2.2.1.2.2, measured on FreeRDP's server). An endpoint whose first answer
+//!    is not RDP gets nothing more.
 //! 2. **Extra TLS connections**: the OpenSSL handshake when rustls failed for version or cipher
 //!    reasons (CredSSP follows on it when the main leg has not run), then version hellos
-//!    ([`next_version_probe`]).
-//! 3. **Emulated CredSSP legs** (`--credssp-versions`), only where the main leg ran.
+//!    ([`next_version_probe`]), within [`BUDGET`] connections in all.
+//! 3. **Standard RDP Security methods one at a time** (`--deep`), where the server accepts
+//!    Standard RDP Security.
+//! 4. **Emulated CredSSP legs** (`--credssp-versions`), only where the main leg ran.
 //!
 //! Once the endpoint's time is up ([`Observation::time_up`]) no new connection is opened; the
 //! steps on the open connection still finish.
 
 use super::credssp::DEFAULT_CLIENT_VERSION;
-use super::tls::{HandshakeFailure, TlsEvidence, TlsStack, TlsVersionMode, version_knowledge};
+use super::tls::{
+    HandshakeFailure, HandshakeFailureKind, TlsEvidence, TlsStack, TlsVersionMode, VersionOutcome,
+    version_knowledge,
+};
 use super::{Connection, NegotiationKind, NegotiationResult, Observation, Purpose, Upgrade};
+use crate::proto::mcs::EncryptionMethods;
 use crate::proto::tls::ProtocolVersion;
+use crate::proto::x224::{ConnectionConfirm, NegFailure, Protocols};
+
+/// The most connections the default probe opens to one endpoint (the negotiation probes and
+/// the extra TLS connections; `--deep` and `--credssp-versions` add theirs on top).
+pub const BUDGET: usize = 5;
 
 /// What shapes the plan, from the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +74,13 @@ pub enum Step {
     /// On the newest connection's TLS session: the CredSSP first leg (MS-CSSP 3.1.5 steps 1-2)
     /// advertising `client_version`.
     Credssp { client_version: u32 },
+    /// On the newest connection (its TCP stream, or its TLS session): an MCS Connect Initial
+    /// offering `methods` and echoing `selected` (the protocol the X.224 exchange selected),
+    /// and the server's MCS Connect Response (MS-RDPBCGR 2.2.1.3, 2.2.1.4). Nothing follows.
+    Mcs {
+        methods: EncryptionMethods,
+        selected: Protocols,
+    },
     /// Record that `purpose` was wanted but not attempted because the time was up.
     Unattempted(Purpose),
     /// Nothing more to do.
@@ -97,7 +120,7 @@ impl Plan {
         }
         if !obs.time_up {
             if let Some(kind) = self
-                .negotiation_kinds()
+                .negotiation_kinds(&negotiations)
                 .into_iter()
                 .find(|k| !negotiations.iter().any(|n| n.kind == *k))
             {
@@ -110,6 +133,12 @@ impl Plan {
                 return Step::Connect {
                     request: NegotiationKind::Nla,
                     purpose,
+                };
+            }
+            if let Some(method) = self.next_rdp_method(obs) {
+                return Step::Connect {
+                    request: NegotiationKind::Rdp,
+                    purpose: Purpose::RdpMethod(method),
                 };
             }
         }
@@ -126,12 +155,18 @@ impl Plan {
         Step::Done
     }
 
-    fn negotiation_kinds(&self) -> Vec<NegotiationKind> {
-        let mut kinds = vec![
-            NegotiationKind::Nla,
-            NegotiationKind::Tls,
-            NegotiationKind::Rdp,
-        ];
+    fn negotiation_kinds(&self, so_far: &[super::Negotiation]) -> Vec<NegotiationKind> {
+        let hybrid_required = so_far.iter().any(|n| {
+            n.kind == NegotiationKind::Tls
+                && n.result
+                    == NegotiationResult::Confirm(ConnectionConfirm::Failure(
+                        NegFailure::HYBRID_REQUIRED_BY_SERVER,
+                    ))
+        });
+        let mut kinds = vec![NegotiationKind::Nla, NegotiationKind::Tls];
+        if !hybrid_required {
+            kinds.push(NegotiationKind::Rdp);
+        }
         if self.opts.deep {
             kinds.extend([NegotiationKind::Rdstls, NegotiationKind::Rdsaad]);
         }
@@ -140,12 +175,31 @@ impl Plan {
 
     /// What to do next on the newest connection, if anything.
     fn follow_up(&self, obs: &Observation, last: &Connection) -> Option<Step> {
-        if !self.opts.tls {
-            return None;
-        }
         let Ok(answer) = &last.answer else {
             return None;
         };
+        let all_methods = EncryptionMethods::ALL;
+        // Standard RDP Security: the MCS exchange shows its level and method.
+        let standard_rdp = match answer {
+            NegotiationResult::Confirm(ConnectionConfirm::Legacy) => true,
+            other => other.selected() == Some(Protocols::RDP),
+        };
+        if standard_rdp && last.mcs.is_none() {
+            return match last.purpose {
+                Purpose::Negotiation if last.request == NegotiationKind::Rdp => Some(Step::Mcs {
+                    methods: all_methods,
+                    selected: Protocols::RDP,
+                }),
+                Purpose::RdpMethod(method) => Some(Step::Mcs {
+                    methods: method,
+                    selected: Protocols::RDP,
+                }),
+                _ => None,
+            };
+        }
+        if !self.opts.tls {
+            return None;
+        }
         match &last.upgrade {
             None if answer.selects_tls() => match last.purpose {
                 Purpose::Negotiation if !main_handshake_attempted(obs) => {
@@ -160,6 +214,7 @@ impl Plan {
                 Purpose::EmulatedCredssp { stack, .. } => {
                     answer.selects_credssp().then_some(Step::Handshake(stack))
                 }
+                Purpose::RdpMethod(_) => None,
             },
             Some(Upgrade::Handshake(Ok(_)))
                 if last.credssp.is_none() && answer.selects_credssp() =>
@@ -181,8 +236,41 @@ impl Plan {
                     _ => None,
                 }
             }
+            // TLS alone on the main connection: the MCS exchange inside TLS shows the server's
+            // RDP version at no extra connection.
+            Some(Upgrade::Handshake(Ok(_)))
+                if last.mcs.is_none()
+                    && last.purpose == Purpose::Negotiation
+                    && answer.selected() == Some(Protocols::SSL) =>
+            {
+                Some(Step::Mcs {
+                    methods: all_methods,
+                    selected: Protocols::SSL,
+                })
+            }
             _ => None,
         }
+    }
+
+    /// The next Standard RDP Security method to offer alone (`--deep`), where the RDP-only
+    /// request selected Standard RDP Security.
+    fn next_rdp_method(&self, obs: &Observation) -> Option<EncryptionMethods> {
+        if !self.opts.deep {
+            return None;
+        }
+        let rdp_accepted = obs.connections.iter().any(|c| {
+            c.purpose == Purpose::Negotiation
+                && c.request == NegotiationKind::Rdp
+                && c.mcs.as_ref().is_some_and(|m| m.is_ok())
+        });
+        if !rdp_accepted {
+            return None;
+        }
+        EncryptionMethods::EACH.into_iter().find(|m| {
+            !obs.connections
+                .iter()
+                .any(|c| c.purpose == Purpose::RdpMethod(*m))
+        })
     }
 
     /// The next extra TLS connection (`docs/connection-plan.md`): the OpenSSL handshake after a
@@ -215,7 +303,23 @@ impl Plan {
         if rustls_failed && !legacy_attempted {
             return Some(Purpose::LegacyHandshake);
         }
-        if self.opts.tls_versions == TlsVersionMode::Default && extras > 0 {
+        if self.opts.tls_versions == TlsVersionMode::Quick && extras > 0 {
+            return None;
+        }
+        let spent = obs
+            .connections
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.purpose,
+                    Purpose::Negotiation | Purpose::LegacyHandshake | Purpose::VersionHello(_)
+                ) && matches!(
+                    c.request,
+                    NegotiationKind::Nla | NegotiationKind::Tls | NegotiationKind::Rdp
+                )
+            })
+            .count();
+        if spent >= BUDGET {
             return None;
         }
         next_version_probe(self.opts.tls_versions, &evidence).map(Purpose::VersionHello)
@@ -249,18 +353,33 @@ fn main_handshake_attempted(obs: &Observation) -> bool {
 /// The maximum version of the next hand-built hello worth sending, given what is known, or
 /// `None` when the mode's question is answered.
 ///
-/// `Default` asks one question: is a deprecated version (TLS 1.1 or 1.0) accepted? One hello
+/// `All` (the default) decides each of TLS 1.2, 1.1 and 1.0 (the handshakes decide 1.3),
+/// highest undecided first, one hello each: a server answering a lower version than offered
+/// refuses the offered one and proves the lower one, so one hello often decides two versions.
+/// `Quick` asks one question: is a deprecated version (TLS 1.1 or 1.0) accepted? One hello
 /// offering up to 1.1 answers it (the server picks 1.1, or 1.0, or refuses both), unless the
-/// evidence already did; it never sends a second hello. `All` decides each of TLS 1.2, 1.1 and
-/// 1.0, highest first, one hello each (a server answering a lower version than offered refuses
-/// the offered one).
+/// evidence already did; it never sends a second hello. Neither mode sends a hello after a
+/// handshake or hello timed out.
 pub fn next_version_probe(mode: TlsVersionMode, evidence: &TlsEvidence) -> Option<ProtocolVersion> {
+    // A server that let a handshake or a hello time out says nothing about versions, and each
+    // further hello would cost another stage deadline.
+    let stalled = evidence
+        .failures
+        .iter()
+        .any(|f| f.kind == HandshakeFailureKind::Timeout)
+        || evidence
+            .version_probes
+            .iter()
+            .any(|p| p.outcome == VersionOutcome::Timeout);
+    if stalled {
+        return None;
+    }
     let known = version_knowledge(evidence);
     let undecided = |v: ProtocolVersion| !known.contains_key(&v);
     let already_probed =
         |v: ProtocolVersion| evidence.version_probes.iter().any(|p| p.offered_max == v);
     match mode {
-        TlsVersionMode::Default => {
+        TlsVersionMode::Quick => {
             // At most one hello in the default mode.
             if !evidence.version_probes.is_empty() {
                 return None;
@@ -291,11 +410,12 @@ mod tests {
 
     use super::*;
     use crate::observe::credssp::CredsspObservation;
-    use crate::observe::tls::{HandshakeFailureKind, TlsObservation, VersionOutcome, VersionProbe};
+    use crate::observe::tls::{TlsObservation, VersionProbe};
     use crate::observe::{StageError, Upgrade};
+    use crate::proto::mcs::ConnectResponse;
     use crate::proto::tls::{Alert, AlertDescription, AlertLevel, CipherSuite};
     use crate::proto::tsrequest::TsRequest;
-    use crate::proto::x224::{ConnectionConfirm, NegFailure, NegFlags, Protocols};
+    use crate::proto::x224::NegFlags;
     use std::time::Duration;
 
     use ProtocolVersion as V;
@@ -404,14 +524,17 @@ mod tests {
                     purpose,
                     request,
                     answer: Ok((server.answer)(request)),
+                    confirm_header: None,
                     upgrade: None,
                     credssp: None,
+                    mcs: None,
                 }),
                 (Step::Handshake(stack), Some(c)) => c.upgrade = Some(server.handshake(stack)),
                 (Step::Hello(max), Some(c)) => c.upgrade = Some(server.hello(max)),
                 (Step::Credssp { client_version }, Some(c)) => {
                     c.credssp = Some(Ok(credssp_reply(client_version)))
                 }
+                (Step::Mcs { .. }, Some(c)) => c.mcs = Some(Ok(ConnectResponse::default())),
                 (step, None) => panic!("{step:?} without a connection"),
             }
             obs.time_up = time_up(&obs);
@@ -481,34 +604,92 @@ mod tests {
         refusal: AlertDescription::PROTOCOL_VERSION,
     };
 
+    const MCS_TLS: Step = Step::Mcs {
+        methods: EncryptionMethods::ALL,
+        selected: Protocols::SSL,
+    };
+    const MCS_RDP: Step = Step::Mcs {
+        methods: EncryptionMethods::ALL,
+        selected: Protocols::RDP,
+    };
+
     #[test]
-    fn default_mode_on_a_tls12_13_server_that_allows_tls() {
-        let (steps, obs) = run(&plan(TlsVersionMode::Default), &XRDP_NEGOTIATE);
+    fn a_tls12_13_server_that_allows_tls_and_rdp() {
+        let (steps, obs) = run(&plan(TlsVersionMode::All), &XRDP_NEGOTIATE);
         assert_eq!(
             steps,
             [
                 connect(NLA, PROBE),
                 Step::Handshake(TlsStack::Rustls),
+                MCS_TLS,
+                connect(TLS, PROBE),
+                Step::Hello(V::TLS1_2),
+                connect(RDP, PROBE),
+                MCS_RDP,
+                connect(NLA, Purpose::VersionHello(V::TLS1_1)),
+                Step::Hello(V::TLS1_1),
+                Step::Done,
+            ]
+        );
+        assert_eq!(obs.connection_count(), 4);
+        let evidence = TlsEvidence::from_log(&obs.connections).expect("evidence");
+        assert_eq!(
+            version_knowledge(&evidence).len(),
+            4,
+            "every version decided"
+        );
+    }
+
+    #[test]
+    fn quick_mode_sends_one_hello() {
+        let (steps, obs) = run(&plan(TlsVersionMode::Quick), &XRDP_NEGOTIATE);
+        assert_eq!(
+            steps,
+            [
+                connect(NLA, PROBE),
+                Step::Handshake(TlsStack::Rustls),
+                MCS_TLS,
                 connect(TLS, PROBE),
                 Step::Hello(V::TLS1_1),
                 connect(RDP, PROBE),
+                MCS_RDP,
                 Step::Done,
             ]
         );
         assert_eq!(obs.connection_count(), 3);
+        let evidence = TlsEvidence::from_log(&obs.connections).expect("evidence");
+        assert_eq!(
+            version_knowledge(&evidence).get(&V::TLS1_2),
+            None,
+            "1.2 stays undecided on a 1.3 server"
+        );
     }
 
     #[test]
-    fn default_mode_on_a_tls10_12_server() {
-        let (steps, obs) = run(&plan(TlsVersionMode::Default), &XRDP_TLS10_12);
-        assert_eq!(steps[3], Step::Hello(V::TLS1_1));
-        assert_eq!(steps.last(), Some(&Step::Done));
-        assert_eq!(obs.connection_count(), 3);
+    fn a_tls10_12_server() {
+        let (steps, obs) = run(&plan(TlsVersionMode::All), &XRDP_TLS10_12);
+        assert_eq!(
+            steps,
+            [
+                connect(NLA, PROBE),
+                Step::Handshake(TlsStack::Rustls),
+                MCS_TLS,
+                connect(TLS, PROBE),
+                Step::Hello(V::TLS1_1),
+                connect(RDP, PROBE),
+                connect(NLA, Purpose::VersionHello(V::TLS1_0)),
+                Step::Hello(V::TLS1_0),
+                Step::Done,
+            ]
+        );
+        assert_eq!(obs.connection_count(), 4);
+        let evidence = TlsEvidence::from_log(&obs.connections).expect("evidence");
+        assert_eq!(version_knowledge(&evidence).len(), 4);
     }
 
     #[test]
-    fn default_mode_on_a_tls10_only_server_adds_the_openssl_handshake() {
-        let (steps, obs) = run(&plan(TlsVersionMode::Default), &XRDP_TLS10);
+    fn a_tls10_only_server_adds_the_openssl_handshake() {
+        let (steps, obs) = run(&plan(TlsVersionMode::All), &XRDP_TLS10);
         assert_eq!(
             steps,
             [
@@ -526,8 +707,8 @@ mod tests {
     }
 
     #[test]
-    fn default_mode_on_an_nla_required_server_runs_credssp_and_one_hello() {
-        let (steps, obs) = run(&plan(TlsVersionMode::Default), &SHADOW_NLA);
+    fn an_nla_required_server_skips_the_rdp_request_and_decides_every_version() {
+        let (steps, obs) = run(&plan(TlsVersionMode::All), &SHADOW_NLA);
         assert_eq!(
             steps,
             [
@@ -535,7 +716,8 @@ mod tests {
                 Step::Handshake(TlsStack::Rustls),
                 Step::Credssp { client_version: 6 },
                 connect(TLS, PROBE),
-                connect(RDP, PROBE),
+                connect(NLA, Purpose::VersionHello(V::TLS1_2)),
+                Step::Hello(V::TLS1_2),
                 connect(NLA, Purpose::VersionHello(V::TLS1_1)),
                 Step::Hello(V::TLS1_1),
                 Step::Done,
@@ -546,21 +728,26 @@ mod tests {
             obs.credssp(),
             crate::observe::CredsspLeg::Ran(Ok(_))
         ));
+        let evidence = TlsEvidence::from_log(&obs.connections).expect("evidence");
+        assert_eq!(version_knowledge(&evidence).len(), 4);
     }
 
     #[test]
     fn an_nla_server_on_tls10_gets_credssp_over_openssl() {
-        let (steps, obs) = run(&plan(TlsVersionMode::Default), &NLA_TLS10);
+        let (steps, obs) = run(&plan(TlsVersionMode::All), &NLA_TLS10);
         assert_eq!(
-            &steps[steps.len() - 4..],
+            steps,
             [
+                connect(NLA, PROBE),
+                Step::Handshake(TlsStack::Rustls),
+                connect(TLS, PROBE),
                 connect(NLA, Purpose::LegacyHandshake),
                 Step::Handshake(TlsStack::Openssl),
                 Step::Credssp { client_version: 6 },
                 Step::Done,
             ]
         );
-        assert_eq!(obs.connection_count(), 4);
+        assert_eq!(obs.connection_count(), 3);
         assert_eq!(
             obs.main_credssp_connection().map(|c| c.purpose),
             Some(Purpose::LegacyHandshake)
@@ -568,24 +755,71 @@ mod tests {
     }
 
     #[test]
-    fn all_mode_decides_each_version() {
-        let (steps, obs) = run(&plan(TlsVersionMode::All), &XRDP_NEGOTIATE);
+    fn no_server_kind_costs_more_than_the_budget() {
+        for server in [
+            &XRDP_NEGOTIATE,
+            &XRDP_TLS10_12,
+            &XRDP_TLS10,
+            &SHADOW_NLA,
+            &NLA_TLS10,
+        ] {
+            for mode in [TlsVersionMode::All, TlsVersionMode::Quick] {
+                let (_, obs) = run(&plan(mode), server);
+                assert!(obs.connections.len() <= BUDGET, "{obs:?}");
+            }
+        }
+        // A server on which every TLS version answers differently and rustls fails on ciphers:
+        // the OpenSSL handshake and three hellos would make six; the budget stops at five.
+        let cbc_only = Server {
+            answer: XRDP_TLS10_12.answer,
+            versions: &[V::TLS1_0, V::TLS1_1, V::TLS1_2],
+            refusal: AlertDescription::PROTOCOL_VERSION,
+        };
+        let (_, obs) = run(&plan(TlsVersionMode::All), &cbc_only);
+        assert!(obs.connections.len() <= BUDGET);
+    }
+
+    #[test]
+    fn deep_mode_offers_each_standard_rdp_method_alone() {
+        let deep = Plan::new(PlanOptions {
+            deep: true,
+            tls: true,
+            ..PlanOptions::default()
+        });
+        let (steps, _) = run(&deep, &XRDP_NEGOTIATE);
+        let methods: Vec<Step> = steps
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, Step::Mcs { selected, .. } if *selected == Protocols::RDP))
+            .collect();
         assert_eq!(
-            steps,
+            methods,
             [
-                connect(NLA, PROBE),
-                Step::Handshake(TlsStack::Rustls),
-                connect(TLS, PROBE),
-                Step::Hello(V::TLS1_2),
-                connect(RDP, PROBE),
-                connect(NLA, Purpose::VersionHello(V::TLS1_1)),
-                Step::Hello(V::TLS1_1),
-                Step::Done,
+                MCS_RDP,
+                Step::Mcs {
+                    methods: EncryptionMethods::BIT_40,
+                    selected: Protocols::RDP
+                },
+                Step::Mcs {
+                    methods: EncryptionMethods::BIT_56,
+                    selected: Protocols::RDP
+                },
+                Step::Mcs {
+                    methods: EncryptionMethods::BIT_128,
+                    selected: Protocols::RDP
+                },
+                Step::Mcs {
+                    methods: EncryptionMethods::FIPS,
+                    selected: Protocols::RDP
+                },
             ]
         );
-        assert_eq!(obs.connection_count(), 4);
-        let (_, obs) = run(&plan(TlsVersionMode::All), &SHADOW_NLA);
-        assert_eq!(obs.connection_count(), 5);
+        // A server that refuses Standard RDP Security gets no method connection.
+        let (steps, _) = run(&deep, &SHADOW_NLA);
+        assert!(
+            !steps.iter().any(|s| matches!(s, Step::Mcs { .. })),
+            "{steps:?}"
+        );
     }
 
     #[test]
@@ -597,7 +831,7 @@ mod tests {
             versions: &[],
             refusal: AlertDescription::PROTOCOL_VERSION,
         };
-        let (steps, _) = run(&plan(TlsVersionMode::Default), &not_rdp);
+        let (steps, _) = run(&plan(TlsVersionMode::All), &not_rdp);
         assert_eq!(steps, [connect(NLA, PROBE), Step::Done]);
 
         let mut obs = Observation::new(None, true);
@@ -605,10 +839,12 @@ mod tests {
             purpose: PROBE,
             request: NLA,
             answer: Err(StageError::Refused),
+            confirm_header: None,
             upgrade: None,
             credssp: None,
+            mcs: None,
         });
-        assert_eq!(plan(TlsVersionMode::Default).next(&obs), Step::Done);
+        assert_eq!(plan(TlsVersionMode::All).next(&obs), Step::Done);
     }
 
     #[test]
@@ -623,12 +859,11 @@ mod tests {
             [
                 connect(NLA, PROBE),
                 connect(TLS, PROBE),
-                connect(RDP, PROBE),
                 connect(NegotiationKind::Rdstls, PROBE),
                 connect(NegotiationKind::Rdsaad, PROBE),
                 Step::Done,
             ],
-            "no TLS step without the TLS stage"
+            "no TLS step without the TLS stage (and no RDP-only request after HYBRID_REQUIRED)"
         );
     }
 
@@ -666,7 +901,7 @@ mod tests {
         );
         let evidence = TlsEvidence::from_log(&obs.connections).expect("evidence");
         assert_eq!(evidence.failures.len(), 0);
-        assert_eq!(evidence.version_probes.len(), 1);
+        assert_eq!(evidence.version_probes.len(), 2, "the plan's hellos only");
     }
 
     #[test]
@@ -717,7 +952,7 @@ mod tests {
             versions: &[V::TLS1_0],
             refusal: AlertDescription::PROTOCOL_VERSION,
         };
-        let plan = plan(TlsVersionMode::Default);
+        let plan = plan(TlsVersionMode::All);
         let (_, mut obs) = run(&plan, &flaky);
         let legacy = obs
             .connections
@@ -751,7 +986,7 @@ mod tests {
         };
         let mut e = TlsEvidence::default();
         assert_eq!(
-            next_version_probe(TlsVersionMode::Default, &e),
+            next_version_probe(TlsVersionMode::Quick, &e),
             Some(ProtocolVersion::TLS1_1)
         );
         assert_eq!(
@@ -760,17 +995,42 @@ mod tests {
         );
         e.handshake = Some(obs(TlsStack::Rustls, ProtocolVersion::TLS1_3));
         assert_eq!(
-            next_version_probe(TlsVersionMode::Default, &e),
+            next_version_probe(TlsVersionMode::Quick, &e),
             Some(ProtocolVersion::TLS1_1)
         );
         assert_eq!(
             next_version_probe(TlsVersionMode::All, &e),
             Some(ProtocolVersion::TLS1_2)
         );
-        // After one hello, the default mode stops, whatever came back.
+        // After one hello, the quick mode stops, whatever came back.
+        let mut refused = e.clone();
+        refused.version_probes.push(v(
+            ProtocolVersion::TLS1_1,
+            VersionOutcome::Alert(Alert {
+                level: AlertLevel::FATAL,
+                description: AlertDescription::PROTOCOL_VERSION,
+            }),
+        ));
+        assert_eq!(next_version_probe(TlsVersionMode::Quick, &refused), None);
+        assert_eq!(
+            next_version_probe(TlsVersionMode::All, &refused),
+            Some(ProtocolVersion::TLS1_2)
+        );
+        // A hello that timed out ends the hellos in both modes.
         e.version_probes
-            .push(v(ProtocolVersion::TLS1_1, VersionOutcome::Timeout));
-        assert_eq!(next_version_probe(TlsVersionMode::Default, &e), None);
+            .push(v(ProtocolVersion::TLS1_2, VersionOutcome::Timeout));
+        assert_eq!(next_version_probe(TlsVersionMode::Quick, &e), None);
+        assert_eq!(next_version_probe(TlsVersionMode::All, &e), None);
+        // So does a main handshake that timed out.
+        let stalled = TlsEvidence {
+            failures: vec![HandshakeFailure {
+                stack: TlsStack::Rustls,
+                kind: HandshakeFailureKind::Timeout,
+                message: "timed out".into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(next_version_probe(TlsVersionMode::All, &stalled), None);
         // "all": 1.2 answered with 1.2, then 1.1 answered with 1.0 decides everything.
         let mut e = TlsEvidence {
             handshake: Some(obs(TlsStack::Rustls, ProtocolVersion::TLS1_3)),
@@ -811,7 +1071,7 @@ mod tests {
             handshake: Some(obs(TlsStack::Openssl, ProtocolVersion::TLS1_0)),
             ..Default::default()
         };
-        assert_eq!(next_version_probe(TlsVersionMode::Default, &e), None);
+        assert_eq!(next_version_probe(TlsVersionMode::Quick, &e), None);
         assert_eq!(
             next_version_probe(TlsVersionMode::All, &e),
             None,

@@ -7,15 +7,17 @@ use std::collections::BTreeMap;
 use super::{Connection, Purpose, Upgrade};
 use crate::proto::tls::{Alert, AlertDescription, AlertLevel, CipherSuite, ProtocolVersion};
 
-/// How many TLS versions to enumerate with hand-built hellos (`--tls-versions`).
+/// How many TLS versions to decide with hand-built hellos (`--tls-versions`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TlsVersionMode {
-    /// The negotiated version plus one hello that decides whether TLS 1.1 or 1.0 is accepted
-    /// (at most one extra connection).
+    /// Decide each of TLS 1.0, 1.1, 1.2 and 1.3 (the default; within the probe's budget of 5
+    /// connections per endpoint).
     #[default]
-    Default,
-    /// Also decide each of TLS 1.0, 1.1 and 1.2 exactly (up to three more connections).
+    #[value(alias = "default")]
     All,
+    /// The negotiated version plus one hello that decides whether TLS 1.1 or 1.0 is accepted
+    /// (at most one extra connection); TLS 1.2 may stay undecided on a TLS 1.3 server.
+    Quick,
 }
 
 /// The TLS implementation that completed a handshake.
@@ -130,7 +132,7 @@ impl TlsEvidence {
             let tls_connection = match c.purpose {
                 Purpose::Negotiation => false,
                 Purpose::LegacyHandshake | Purpose::VersionHello(_) => true,
-                Purpose::EmulatedCredssp { .. } => continue,
+                Purpose::EmulatedCredssp { .. } | Purpose::RdpMethod(_) => continue,
             };
             match &c.upgrade {
                 Some(Upgrade::Handshake(Ok(h))) => evidence.handshake = Some(h.clone()),

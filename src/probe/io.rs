@@ -56,6 +56,20 @@ impl PduHint for TpktHint {
     }
 }
 
+/// One TPKT packet holding an MCS Connect Response (MS-RDPBCGR 2.2.1.4), capped by
+/// `crate::proto::mcs`.
+pub struct McsHint;
+
+impl PduHint for McsHint {
+    type Error = crate::proto::mcs::McsError;
+    fn frame(&self, buf: &[u8]) -> Result<Frame, Self::Error> {
+        Ok(match crate::proto::mcs::frame_len(buf)? {
+            Some(len) => Frame::Length(len),
+            None => Frame::NeedMore(4usize.saturating_sub(buf.len()).max(1)),
+        })
+    }
+}
+
 /// One TLS record (RFC 5246 6.2.1), checked as `crate::proto::tls` parses records.
 pub struct TlsRecordHint;
 

@@ -24,7 +24,12 @@ pub use crate::observe::{
     Connection, Negotiation, NegotiationKind, NegotiationResult, Observation, Purpose, StageError,
     Upgrade,
 };
-use crate::observe::{Plan, PlanOptions, Step};
+use crate::observe::{McsFailure, Plan, PlanOptions, Step};
+use crate::proto::mcs::{
+    ConnectInitialParams, ConnectResponse, MAX_CONNECT_RESPONSE_LEN, connect_initial,
+    decode_connect_response,
+};
+use crate::proto::x224::ConfirmHeader;
 use negotiate::negotiate;
 use pace::Pacer;
 
@@ -61,7 +66,7 @@ impl Default for ProbeOptions {
             pacer: None,
             credssp_versions: Vec::new(),
             tls: None,
-            tls_versions: TlsVersionMode::Default,
+            tls_versions: TlsVersionMode::All,
         }
     }
 }
@@ -116,19 +121,22 @@ pub async fn probe_endpoint(
             Step::Unattempted(purpose) => obs.unattempted.push(purpose),
             Step::Connect { request, purpose } => {
                 open = Open::None;
-                let answer = match connect_and_negotiate(addr, request, opts, deadline).await {
-                    Ok((stream, answer)) => {
-                        open = Open::Tcp(stream);
-                        Ok(answer)
-                    }
-                    Err(e) => Err(e),
-                };
+                let (answer, confirm_header) =
+                    match connect_and_negotiate(addr, request, opts, deadline).await {
+                        Ok((stream, (answer, header))) => {
+                            open = Open::Tcp(stream);
+                            (Ok(answer), header)
+                        }
+                        Err(e) => (Err(e), None),
+                    };
                 obs.connections.push(Connection {
                     purpose,
                     request,
                     answer,
+                    confirm_header,
                     upgrade: None,
                     credssp: None,
+                    mcs: None,
                 });
             }
             Step::Handshake(stack) => {
@@ -163,6 +171,20 @@ pub async fn probe_endpoint(
                     },
                 };
                 record(&mut obs, |c| c.upgrade = Some(Upgrade::Hello(probe)));
+            }
+            Step::Mcs { methods, selected } => {
+                let params = ConnectInitialParams {
+                    selected_protocol: selected,
+                    encryption_methods: methods,
+                };
+                let outcome = match std::mem::replace(&mut open, Open::None) {
+                    Open::Tcp(mut stream) => mcs_exchange(&mut stream, &params, until).await,
+                    Open::Tls(mut session) => mcs_exchange(&mut session, &params, until).await,
+                    Open::None => Err(McsFailure::Stage(StageError::Protocol(
+                        "no open connection for the MCS exchange".into(),
+                    ))),
+                };
+                record(&mut obs, |c| c.mcs = Some(outcome));
             }
             Step::Credssp { client_version } => {
                 let leg = match std::mem::replace(&mut open, Open::None) {
@@ -201,7 +223,7 @@ async fn connect_and_negotiate(
     kind: NegotiationKind,
     opts: &ProbeOptions,
     deadline: Instant,
-) -> Result<(TcpStream, NegotiationResult), StageError> {
+) -> Result<(TcpStream, (NegotiationResult, Option<ConfirmHeader>)), StageError> {
     if let Some(pacer) = &opts.pacer {
         pacer.wait().await;
     }
@@ -209,6 +231,40 @@ async fn connect_and_negotiate(
     let until = exchange_deadline(deadline, opts.host_timeout);
     let result = negotiate(&mut stream, kind.requested(), None, until).await;
     Ok((stream, result))
+}
+
+/// Sends the MCS Connect Initial of `params` and reads the Connect Response (at most
+/// `proto::mcs::MAX_CONNECT_RESPONSE_LEN` bytes) before `deadline`; sends nothing after it (no
+/// credentials, no licensing).
+async fn mcs_exchange<S>(
+    stream: &mut S,
+    params: &ConnectInitialParams,
+    deadline: Instant,
+) -> Result<ConnectResponse, McsFailure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = connect_initial(params).map_err(McsFailure::Malformed)?;
+    match tokio::time::timeout_at(deadline, stream.write_all(&request)).await {
+        Err(_) => return Err(McsFailure::Stage(StageError::Timeout(0))),
+        Ok(Err(e)) => return Err(McsFailure::Stage(StageError::from_io(&e))),
+        Ok(Ok(())) => {}
+    }
+    let mut buf = Vec::new();
+    let len = io::read_pdu(
+        stream,
+        &mut buf,
+        &io::McsHint,
+        MAX_CONNECT_RESPONSE_LEN,
+        io::ReadAhead::Exact,
+        deadline,
+    )
+    .await
+    .map_err(|e| match e {
+        io::PduError::Frame(e) => McsFailure::Malformed(e),
+        io::PduError::Stage(e) => McsFailure::Stage(e),
+    })?;
+    decode_connect_response(buf.get(..len).unwrap_or_default()).map_err(McsFailure::Malformed)
 }
 
 /// The CredSSP first leg on a TLS session, then a best-effort TLS close. It sends one

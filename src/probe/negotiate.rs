@@ -6,22 +6,23 @@ use tokio::time::{Instant, timeout_at};
 
 use super::io::{PduError, ReadAhead, StageError, TpktHint, read_pdu};
 pub use crate::observe::NegotiationResult;
-use crate::proto::x224::{self, MAX_CONFIRM_LEN, Protocols, X224Error};
+use crate::proto::x224::{self, ConfirmHeader, MAX_CONFIRM_LEN, Protocols, X224Error};
 
-/// Sends a Connection Request for `requested` and reads the Connection Confirm.
+/// Sends a Connection Request for `requested` and reads the Connection Confirm; returns the
+/// answer and, when a Connection Confirm came back, its fixed header.
 pub async fn negotiate<S>(
     stream: &mut S,
     requested: Protocols,
     cookie: Option<&str>,
     deadline: Instant,
-) -> NegotiationResult
+) -> (NegotiationResult, Option<ConfirmHeader>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let request = x224::connection_request(requested, cookie);
     match timeout_at(deadline, stream.write_all(&request)).await {
-        Err(_) => return NegotiationResult::Failed(StageError::Timeout(0)),
-        Ok(Err(e)) => return NegotiationResult::Failed(StageError::from_io(&e)),
+        Err(_) => return (NegotiationResult::Failed(StageError::Timeout(0)), None),
+        Ok(Err(e)) => return (NegotiationResult::Failed(StageError::from_io(&e)), None),
         Ok(Ok(())) => {}
     }
     let mut buf = Vec::with_capacity(32);
@@ -34,9 +35,9 @@ where
         deadline,
     )
     .await;
-    match framed {
-        Ok(len) => match x224::decode_confirm(buf.get(..len).unwrap_or_default()) {
-            Ok(confirm) => NegotiationResult::Confirm(confirm),
+    let result = match framed {
+        Ok(len) => match x224::decode_confirm_with_header(buf.get(..len).unwrap_or_default()) {
+            Ok((confirm, header)) => return (NegotiationResult::Confirm(confirm), Some(header)),
             Err(e) => not_rdp(&e, &buf),
         },
         // Framing refused the first bytes: whatever answered is not TPKT.
@@ -48,7 +49,8 @@ where
             not_rdp(&X224Error::NotTpkt(buf.first().copied().unwrap_or(0)), &buf)
         }
         Err(PduError::Stage(e)) => NegotiationResult::Failed(e),
-    }
+    };
+    (result, None)
 }
 
 fn not_rdp(error: &X224Error, reply: &[u8]) -> NegotiationResult {
@@ -90,7 +92,9 @@ mod tests {
             server.write_all(reply).await.ok();
         });
         let deadline = Instant::now() + Duration::from_secs(5);
-        negotiate(&mut client, Protocols::SSL, None, deadline).await
+        negotiate(&mut client, Protocols::SSL, None, deadline)
+            .await
+            .0
     }
 
     #[tokio::test]

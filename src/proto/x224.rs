@@ -142,6 +142,26 @@ pub enum ConnectionConfirm {
     /// A Connection Confirm without negotiation data: a Windows 2000/XP/2003-era server
     /// that speaks Standard RDP Security only.
     Legacy,
+    /// A valid Connection Confirm whose negotiation structure has a type MS-RDPBCGR does not
+    /// define (2.2.1.2: 0x02 RDP_NEG_RSP, 0x03 RDP_NEG_FAILURE): an RDP server, but its answer
+    /// decides nothing. The raw fields are kept.
+    Unknown { neg_type: u8, flags: u8, data: u32 },
+}
+
+/// The fixed part of the X.224 Connection Confirm TPDU (X.224 section 13.4). MS-RDPBCGR
+/// 3.3.5.3.2 has Windows set the source reference to 0x1234 and the destination reference and
+/// class to zero; other implementations differ (FreeRDP's server sends 0x0000), which makes the
+/// header part of a server's fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConfirmHeader {
+    pub dst_ref: u16,
+    pub src_ref: u16,
+    pub class: u8,
+}
+
+impl ConfirmHeader {
+    /// The source reference Windows sends (MS-RDPBCGR 3.3.5.3.2).
+    pub const WINDOWS_SRC_REF: u16 = 0x1234;
 }
 
 /// Why a reply is not a Connection Confirm.
@@ -197,10 +217,63 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, X224Error> {
 
 /// Decodes one complete TPKT packet holding an X.224 Connection Confirm.
 pub fn decode_confirm(packet: &[u8]) -> Result<ConnectionConfirm, X224Error> {
+    decode_confirm_with_header(packet).map(|(confirm, _)| confirm)
+}
+
+/// [`decode_confirm`], with the TPDU's fixed header (the references and class a server
+/// fingerprint uses).
+pub fn decode_confirm_with_header(
+    packet: &[u8],
+) -> Result<(ConnectionConfirm, ConfirmHeader), X224Error> {
     let len = frame_len(packet)?.ok_or(X224Error::BadLength(packet.len()))?;
     let packet = packet
         .get(..len)
         .ok_or_else(|| X224Error::Malformed(format!("{} of {len} bytes", packet.len())))?;
+    let confirm = decode_body(packet)?;
+    // TPKT (4), LI, code, DST-REF (2), SRC-REF (2), class: present once the body decoded.
+    let header = match packet.get(TPKT_HEADER_LEN + 2..TPKT_HEADER_LEN + 7) {
+        Some(&[d0, d1, s0, s1, class]) => ConfirmHeader {
+            dst_ref: u16::from_be_bytes([d0, d1]),
+            src_ref: u16::from_be_bytes([s0, s1]),
+            class,
+        },
+        _ => return Err(X224Error::Malformed("no TPDU header".into())),
+    };
+    Ok((confirm, header))
+}
+
+fn decode_body(packet: &[u8]) -> Result<ConnectionConfirm, X224Error> {
+    // An RDP_NEG structure of a type MS-RDPBCGR does not define: ironrdp refuses it, but the
+    // TPDU around it is a valid Connection Confirm (LI 14, code 0xd0, 8 bytes of negotiation
+    // data).
+    if let Some(
+        &[
+            0x0e,
+            0xd0,
+            _,
+            _,
+            _,
+            _,
+            _,
+            neg_type,
+            flags,
+            0x08,
+            0x00,
+            d0,
+            d1,
+            d2,
+            d3,
+        ],
+    ) = packet.get(TPKT_HEADER_LEN..TPKT_HEADER_LEN + 15)
+        && packet.len() == TPKT_HEADER_LEN + 15
+        && !matches!(neg_type, 0x02 | 0x03)
+    {
+        return Ok(ConnectionConfirm::Unknown {
+            neg_type,
+            flags,
+            data: u32::from_le_bytes([d0, d1, d2, d3]),
+        });
+    }
     let confirm = ironrdp_core::decode::<X224<nego::ConnectionConfirm>>(packet)
         .map_err(|e| X224Error::Malformed(e.to_string()))?;
     if packet.get(TPKT_HEADER_LEN) == Some(&LEGACY_CONFIRM_LI) {
@@ -336,12 +409,51 @@ mod tests {
             decode_confirm(&request),
             Err(X224Error::Malformed(_))
         ));
-        // Unknown RDP_NEG type.
-        let bytes = hex("03 00 00 13 0e d0 00 00 12 34 00 07 00 08 00 00 00 00 00");
-        assert!(matches!(
+    }
+
+    #[test]
+    fn an_unknown_rdp_neg_type_is_a_confirm_that_decides_nothing() {
+        let bytes = hex("03 00 00 13 0e d0 00 00 12 34 00 07 05 08 00 01 02 03 04");
+        assert_eq!(
             decode_confirm(&bytes),
-            Err(X224Error::Malformed(_))
-        ));
+            Ok(ConnectionConfirm::Unknown {
+                neg_type: 7,
+                flags: 5,
+                data: 0x0403_0201
+            })
+        );
+        // Every truncated prefix is still refused.
+        for n in 0..bytes.len() {
+            assert!(decode_confirm(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+    }
+
+    #[test]
+    fn the_header_carries_the_references() {
+        let windows = hex(WS2019_CONFIRM);
+        let (_, h) = decode_confirm_with_header(&windows).expect("decodes");
+        assert_eq!(
+            h,
+            ConfirmHeader {
+                dst_ref: 0,
+                src_ref: ConfirmHeader::WINDOWS_SRC_REF,
+                class: 0
+            }
+        );
+        // FreeRDP's shadow server (measured): SRC-REF 0x0000, flags 0x03.
+        let shadow = hex("03 00 00 13 0e d0 00 00 00 00 00 02 03 08 00 02 00 00 00");
+        let (c, h) = decode_confirm_with_header(&shadow).expect("decodes");
+        assert_eq!(h.src_ref, 0);
+        assert_eq!(
+            c,
+            ConnectionConfirm::Response {
+                flags: NegFlags(3),
+                selected: Protocols::HYBRID
+            }
+        );
+        let (c, h) = decode_confirm_with_header(&hex("03 00 00 0b 06 d0 00 00 12 34 00"))
+            .expect("legacy decodes");
+        assert_eq!((c, h.src_ref), (ConnectionConfirm::Legacy, 0x1234));
     }
 
     #[test]

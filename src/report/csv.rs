@@ -10,6 +10,7 @@ use std::io::Write;
 
 use super::HostReport;
 use super::sanitize;
+use crate::proto::tls::ProtocolVersion;
 use crate::report::schema::{CertificateReport, Protocols};
 
 /// One CSV column: its header and how to render it.
@@ -160,13 +161,7 @@ pub static COLUMNS: &[Column] = &[
         value: |r| {
             r.tls
                 .as_ref()
-                .map(|t| {
-                    t.versions
-                        .iter()
-                        .map(|v| v.label())
-                        .collect::<Vec<_>>()
-                        .join(";")
-                })
+                .map(|t| tls_versions_text(t, ";", ProtocolVersion::label))
                 .unwrap_or_default()
         },
     },
@@ -267,10 +262,60 @@ pub static COLUMNS: &[Column] = &[
         name: "clock_skew_s",
         value: |r| opt(r.ntlm.as_ref().and_then(|n| n.clock_skew_s)),
     },
+    // Added with the server verdict and Standard RDP Security (docs/output.md).
+    Column {
+        name: "server",
+        value: |r| opt(r.server.as_ref().map(|s| s.implementation.as_str())),
+    },
+    Column {
+        name: "rdp_encryption_level",
+        value: |r| {
+            opt(r
+                .rdp_security
+                .as_ref()
+                .and_then(|s| s.encryption_level.as_ref()))
+        },
+    },
+    Column {
+        name: "rdp_encryption_methods",
+        value: |r| {
+            r.rdp_security
+                .as_ref()
+                .map(|s| s.encryption_methods.join(";"))
+                .unwrap_or_default()
+        },
+    },
+    Column {
+        name: "rdp_server_version",
+        value: |r| {
+            opt(r
+                .server
+                .as_ref()
+                .and_then(|s| s.rdp_version.as_ref())
+                .or_else(|| r.rdp_security.as_ref()?.server_version.as_ref()))
+        },
+    },
 ];
 
-/// A TLS version as text a spreadsheet cannot turn into a number: `1.2` -> `TLS1.2`,
-/// `ssl3` -> `SSL3.0`.
+/// The accepted TLS versions, then the undecided ones marked `?` (`TLS1.2;TLS1.3;TLS1.0?`):
+/// a version that was not decided shows as such, never as refused.
+pub fn tls_versions_text(
+    t: &crate::report::schema::TlsReport,
+    separator: &str,
+    name: fn(ProtocolVersion) -> String,
+) -> String {
+    t.versions
+        .iter()
+        .map(|v| name(*v))
+        .chain(
+            t.versions_undecided
+                .iter()
+                .map(|v| format!("{}?", name(*v))),
+        )
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 fn cert(r: &HostReport) -> Option<&CertificateReport> {
     r.tls.as_ref().and_then(|t| t.certificate.as_ref())
 }

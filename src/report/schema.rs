@@ -81,7 +81,13 @@ pub struct HostReport {
     pub status: Status,
     pub error: Option<ErrorInfo>,
     pub security: Security,
+    /// Which RDP server implementation answered, and why (RDP endpoints only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerReport>,
     pub tls: Option<TlsReport>,
+    /// What the server does with Standard RDP Security (present when it accepts it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdp_security: Option<RdpSecurityReport>,
     pub credssp: Option<CredsspReport>,
     pub ntlm: Option<NtlmReport>,
     pub findings: Vec<Finding>,
@@ -103,7 +109,9 @@ impl HostReport {
             status: Status::Error,
             error: None,
             security: Security::default(),
+            server: None,
             tls: None,
+            rdp_security: None,
             credssp: None,
             ntlm: None,
             findings: Vec::new(),
@@ -121,6 +129,95 @@ impl HostReport {
             None => format!("{}:{}", self.target, self.port),
         }
     }
+}
+
+/// An RDP server implementation, as far as the probe can tell (`server.implementation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Implementation {
+    /// Microsoft's Remote Desktop Services.
+    Windows,
+    /// xrdp (neutrinolabs).
+    Xrdp,
+    /// A server built on FreeRDP's WinPR (FreeRDP's shadow server and proxy,
+    /// gnome-remote-desktop).
+    Freerdp,
+    /// Not decided; `server.evidence` says what was seen.
+    #[default]
+    Unknown,
+}
+
+impl Implementation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Implementation::Windows => "windows",
+            Implementation::Xrdp => "xrdp",
+            Implementation::Freerdp => "freerdp",
+            Implementation::Unknown => "unknown",
+        }
+    }
+
+    /// How a person names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Implementation::Windows => "Windows",
+            Implementation::Xrdp => "xrdp",
+            Implementation::Freerdp => "FreeRDP (WinPR)",
+            Implementation::Unknown => "unknown",
+        }
+    }
+}
+
+/// The `server` section: which implementation answered, and the observations that decided it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerReport {
+    pub implementation: Implementation,
+    /// One sentence per observation that counted, for or against.
+    pub evidence: Vec<String>,
+    /// The RDP version the server announced in its MCS Connect Response (server core data,
+    /// MS-RDPBCGR 2.2.1.4.2), e.g. `RDP 10.7`, from whichever connection showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdp_version: Option<String>,
+    /// The same as sent, `0x00080004`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdp_version_raw: Option<String>,
+}
+
+/// The `rdp_security` section: what the server does when a client uses Standard RDP Security
+/// (MS-RDPBCGR 5.3), from its MCS Connect Response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdpSecurityReport {
+    /// `none`, `low`, `client_compatible`, `high`, `fips` (hex when undefined); absent when
+    /// the exchange failed (see `error`).
+    pub encryption_level: Option<String>,
+    /// The methods the server is known to use: the one it chose when offered all four, and
+    /// with `--deep` each one it accepted when offered alone (`40bit`, `56bit`, `128bit`,
+    /// `fips`).
+    pub encryption_methods: Vec<String>,
+    /// Whether each method was offered alone (`--deep`), so the list is complete.
+    pub methods_enumerated: bool,
+    /// `RDP 5.0-8.1`, `RDP 10.7`, ... (server core data).
+    pub server_version: Option<String>,
+    /// As sent, `0x00080004`.
+    pub server_version_raw: Option<String>,
+    /// `proprietary`, `x509`, or `unknown`; absent when the server sent none.
+    pub certificate_type: Option<String>,
+    pub certificate: Option<RdpCertificateReport>,
+    /// Why the exchange showed nothing (a refusal, a timeout, an unreadable answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The Standard RDP Security server certificate (MS-RDPBCGR 2.2.1.4.3.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdpCertificateReport {
+    /// The RSA modulus size (counted), proprietary certificates.
+    pub key_bits: Option<u32>,
+    pub public_exponent: Option<u32>,
+    /// A temporary certificate (dwVersion high bit).
+    pub temporary: bool,
+    /// The server's own certificate of an X.509 chain (license-server issued).
+    pub x509: Option<CertificateReport>,
 }
 
 /// Which security protocols the server accepts (MS-RDPBCGR 2.2.1.1.1 requestedProtocols).
@@ -198,6 +295,10 @@ pub struct TlsReport {
     pub versions: Vec<ProtocolVersion>,
     /// Versions whose acceptance was decided (accepted or refused), oldest first.
     pub versions_probed: Vec<ProtocolVersion>,
+    /// TLS 1.0 to 1.3 versions that stayed undecided (a hostile server, a timeout, or
+    /// `--tls-versions quick`).
+    #[serde(default)]
+    pub versions_undecided: Vec<ProtocolVersion>,
     /// Which TLS stack completed the main handshake: `rustls`, `openssl`, or none.
     pub stack: Option<TlsStack>,
     pub certificate: Option<CertificateReport>,
@@ -242,6 +343,10 @@ pub struct TrustReport {
     pub platform: Option<String>,
     pub ca_file: Option<String>,
     pub name: Option<String>,
+    /// The name `name` is about: the scanned host name, else the host's NTLM DNS computer
+    /// name (the name users type), else the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_checked: Option<String>,
 }
 
 /// Whether the server has the CVE-2018-0886 CredSSP fix.
@@ -296,6 +401,11 @@ pub struct NtlmReport {
     pub dns_computer: Option<String>,
     pub dns_domain: Option<String>,
     pub dns_tree: Option<String>,
+    /// Whether the host is a domain member: its NetBIOS domain differs from its own name and
+    /// it has a DNS domain of its own (a workgroup host names itself as its domain). `None`
+    /// when the names do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_joined: Option<bool>,
     /// `major.minor.build`.
     pub os_version: Option<String>,
     pub os_build: Option<u32>,

@@ -42,13 +42,31 @@ static COLS: &[Col] = &[
         },
     },
     Col {
+        title: "SERVER",
+        width: 7,
+        value: |r| match (r.status, r.server.as_ref()) {
+            (Status::Rdp, Some(s)) => s.implementation.as_str().into(),
+            _ => "-".into(),
+        },
+    },
+    Col {
         title: "LAYERS",
-        width: 18,
+        width: 22,
         value: |r| {
             let p = &r.security.protocols;
+            // Standard RDP Security with its encryption level (`rdp(high)`).
+            let rdp = match r
+                .rdp_security
+                .as_ref()
+                .and_then(|s| s.encryption_level.as_deref())
+            {
+                Some("client_compatible") => "rdp(client)".to_owned(),
+                Some(level) => format!("rdp({level})"),
+                None => "rdp".to_owned(),
+            };
             dash(Some(
                 [
-                    ("rdp", p.rdp),
+                    (rdp.as_str(), p.rdp),
                     ("tls", p.tls),
                     ("credssp", p.credssp),
                     ("ex", p.credssp_early_auth),
@@ -65,13 +83,11 @@ static COLS: &[Col] = &[
         title: "TLS",
         width: 15,
         value: |r| {
-            dash(r.tls.as_ref().map(|t| {
-                t.versions
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }))
+            dash(
+                r.tls
+                    .as_ref()
+                    .map(|t| super::csv::tls_versions_text(t, ",", |v| v.to_string())),
+            )
         },
     },
     Col {
@@ -107,17 +123,17 @@ static COLS: &[Col] = &[
         title: "HOST / OS",
         width: 30,
         value: |r| {
-            dash(r.ntlm.as_ref().map(|n| {
-                let name = n
-                    .dns_computer
-                    .clone()
-                    .or_else(|| n.nb_computer.clone())
-                    .unwrap_or_default();
-                match &n.os_name {
-                    Some(os) => format!("{name} / {os}"),
-                    None => name,
-                }
-            }))
+            let name = r
+                .ntlm
+                .as_ref()
+                .and_then(|n| n.dns_computer.clone().or_else(|| n.nb_computer.clone()));
+            // The OS only where NTLM named a Windows release (the SERVER column says what a
+            // non-Windows server is).
+            let what = r.ntlm.as_ref().and_then(|n| n.os_name.clone());
+            dash(match (name, what) {
+                (Some(name), Some(what)) => Some(format!("{name} / {what}")),
+                (name, what) => name.or(what),
+            })
         },
     },
     Col {

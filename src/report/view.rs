@@ -363,6 +363,7 @@ pub(crate) mod sample {
             cipher: CipherSuite::from_name("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
             versions: vec![ProtocolVersion::TLS1_2],
             versions_probed: vec![ProtocolVersion::TLS1_2],
+            versions_undecided: vec![ProtocolVersion::TLS1_0],
             stack: Some(TlsStack::Rustls),
             certificate: Some(CertificateReport {
                 subject_cn: Some(SCRIPT.into()),
@@ -382,6 +383,7 @@ pub(crate) mod sample {
             }),
             chain: vec![],
             trust: Some(TrustReport {
+                name_checked: None,
                 platform: Some("untrusted: unknown issuer".into()),
                 ca_file: None,
                 name: Some("trusted".into()),

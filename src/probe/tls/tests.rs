@@ -311,7 +311,7 @@ async fn tls10_only_host_rustls_fails_legacy_completes_probe_reads_certificate()
     assert_eq!(k.get(&ProtocolVersion::TLS1_3), Some(&false));
     // Deprecated acceptance is known: the default mode sends no further hello.
     assert_eq!(
-        crate::observe::plan::next_version_probe(TlsVersionMode::Default, &evidence),
+        crate::observe::plan::next_version_probe(TlsVersionMode::Quick, &evidence),
         None
     );
 }
