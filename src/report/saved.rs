@@ -339,6 +339,12 @@ fn document_hint(text: &str) -> Option<String> {
 
 /// What a JSONL line that is not a host record is instead, when it is recognisable.
 fn line_hint(text: &str) -> Option<String> {
+    if !text.starts_with('{') {
+        return Some(
+            "not a JSON object (a saved scan holds one host record, a JSON object, per line)"
+                .to_owned(),
+        );
+    }
     if text.starts_with("{\"hosts\"") {
         return Some(
             "this line is a JSON document (rdpsweep -o FILE.json), not a JSONL record: give \
@@ -772,6 +778,12 @@ mod tests {
             ),
             "{e}"
         );
+        // A target list, a CSV: not JSON objects.
+        let e = err("127.0.0.1\n10.0.0.0/24\n", None);
+        assert!(
+            e.starts_with("scan:1: not an rdpsweep host record: not a JSON object"),
+            "{e}"
+        );
         // Anything else keeps serde's reason.
         let e = err("{\"target\": 5}\n", None);
         assert!(
@@ -918,7 +930,7 @@ mod tests {
         let new = host("10.0.0.2", "10.0.0.2", 3389, 1);
         let e = merge(vec![
             scan_of("old.jsonl", &[old.clone()]),
-            scan_of("new.jsonl", &[new.clone()]),
+            scan_of("new.jsonl", std::slice::from_ref(&new)),
         ])
         .unwrap_err()
         .to_string();
