@@ -666,6 +666,7 @@ fn real_servers_reconfigured_between_two_scans() {
     let x_addr = support::endpoint(TAG);
     let mut x_opts = XrdpOptions::new(x_addr, "tls");
     x_opts.certificate = Some(certs.ca_signed("x.rdpsweep.test", Some(*x_addr.ip())));
+    let first_cert_made = std::time::Instant::now();
     let x = Xrdp::start(x_opts.clone());
     // C: a CredSSP server answering version 3 (no CVE-2018-0886 fix).
     let (c_addr, _, c_version) = credssp_server::spawn_switchable(support::endpoint(TAG), 3);
@@ -699,6 +700,11 @@ fn real_servers_reconfigured_between_two_scans() {
     drop(x);
     let mut x_new = x_opts.clone();
     x_new.security_layer = "negotiate";
+    // Both certificates are valid for 365 days from when they were made: a second apart at
+    // least, so that `not_after` differs.
+    std::thread::sleep(
+        std::time::Duration::from_millis(1100).saturating_sub(first_cert_made.elapsed()),
+    );
     x_new.certificate = Some(certs.self_signed("x.rdpsweep.test"));
     let x = Xrdp::start(x_new);
     c_version.store(6, Ordering::SeqCst);
@@ -725,12 +731,71 @@ fn real_servers_reconfigured_between_two_scans() {
     assert_eq!(
         changes(&d),
         vec![
-            (x.addr().to_string(), vec![s("placeholder", "regressed"),]),
-            (c_addr.to_string(), vec![s("placeholder", "improved"),]),
+            (
+                x.addr().to_string(),
+                vec![
+                    // Standard RDP Security accepted again.
+                    s("security.failure_codes", "changed"),
+                    s("security.protocols.rdp", "regressed"),
+                    // The certificate replaced: a fact, judged by trust and findings.
+                    s("tls.certificate.issuer", "changed"),
+                    s("tls.certificate.not_after", "changed"),
+                    s("tls.certificate.sans", "changed"),
+                    s("tls.certificate.self_signed", "changed"),
+                    s("tls.certificate.sha256", "changed"),
+                    s("tls.trust.ca_file", "regressed"),
+                    s("tls.trust.name", "regressed"),
+                    s("findings[cert-self-signed]", "regressed"),
+                    s("findings[cert-untrusted]", "regressed"),
+                    s("findings[standard-rdp-security-allowed]", "regressed"),
+                    s("compat[patched-mitigated].outcome", "regressed"),
+                    s("compat[unpatched].outcome", "regressed"),
+                ]
+            ),
+            (
+                c_addr.to_string(),
+                vec![
+                    s("credssp.cve_2018_0886", "improved"),
+                    s("credssp.version", "improved"),
+                    s("findings[credssp-oracle-unpatched]", "improved"),
+                    // Patched clients are no longer blocked ...
+                    s("compat[patched-mitigated].outcome", "improved"),
+                    // ... and an unpatched client now depends on the server's policy (it is
+                    // refused under Force Updated Clients): docs/diff.md's outcome scale.
+                    s("compat[unpatched].outcome", "regressed"),
+                ]
+            ),
         ],
         "{d:#}"
     );
     assert_eq!(d["summary"]["unchanged"], 1, "U did not change");
+    let value = |endpoint: String, path: &str| {
+        d["changed"]
+            .as_array()
+            .expect("changed")
+            .iter()
+            .filter(|e| e["endpoint"] == endpoint.as_str())
+            .flat_map(|e| e["changes"].as_array().expect("changes"))
+            .find(|c| c["path"] == path)
+            .map(|c| (c["old"].clone(), c["new"].clone()))
+            .unwrap_or_else(|| panic!("no {path} for {endpoint}"))
+    };
+    assert_eq!(
+        value(x.addr().to_string(), "security.protocols.rdp"),
+        (false.into(), true.into())
+    );
+    assert_eq!(
+        value(x.addr().to_string(), "tls.trust.ca_file"),
+        ("trusted".into(), "untrusted: unknown issuer".into())
+    );
+    assert_eq!(
+        value(c_addr.to_string(), "credssp.version"),
+        (3.into(), 6.into())
+    );
+    assert_eq!(
+        value(c_addr.to_string(), "compat[patched-mitigated].outcome"),
+        ("blocked:credssp-oracle".into(), "warn:cert-warning".into())
+    );
     let err = stderr(&out);
     assert!(
         err.lines()
@@ -741,10 +806,18 @@ fn real_servers_reconfigured_between_two_scans() {
 }
 
 /// A record without what differs between two probes of the same server: timing and clock
-/// readings (the volatile fields of docs/diff.md).
+/// readings (the volatile fields of docs/diff.md: a certificate made a second before the scan
+/// has 365 days left in one scan and 364 in the next).
 fn without_timing(mut r: Value) -> Value {
     let map = r.as_object_mut().expect("record");
     map.remove("elapsed_ms");
+    if let Some(cert) = map
+        .get_mut("tls")
+        .and_then(|t| t.get_mut("certificate"))
+        .and_then(Value::as_object_mut)
+    {
+        cert.remove("days_left");
+    }
     if let Some(ntlm) = map.get_mut("ntlm").and_then(Value::as_object_mut) {
         ntlm.remove("server_time");
         ntlm.remove("clock_skew_s");
@@ -764,7 +837,7 @@ fn by_endpoint(records: Vec<Value>) -> BTreeMap<String, Value> {
     out
 }
 
-/// The CSV rows (BOM removed) with the timing columns emptied, sorted.
+/// The CSV rows (BOM removed) with the timing and clock columns emptied, sorted.
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
@@ -772,10 +845,10 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     let timing: Vec<usize> = headers
         .iter()
         .enumerate()
-        .filter(|(_, h)| matches!(*h, "elapsed_ms" | "clock_skew_s"))
+        .filter(|(_, h)| matches!(*h, "elapsed_ms" | "clock_skew_s" | "cert_days_left"))
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(timing.len(), 2, "{headers:?}");
+    assert_eq!(timing.len(), 3, "{headers:?}");
     let mut rows: Vec<Vec<String>> = reader
         .records()
         .map(|r| {
