@@ -955,3 +955,77 @@ fn merged_shards_of_a_real_scan_equal_the_unsharded_scan() {
     assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
     let _ = (shadow, xrdp_tls, xrdp_negotiate, xrdp_rdp, http);
 }
+
+// ---- report over several files ---------------------------------------------------------------
+
+#[test]
+fn report_of_overlapping_scans_keeps_the_file_given_last() {
+    let (last, today) = (fixture("diff/last.jsonl"), fixture("diff/today.jsonl"));
+    // With no client profile, report leaves `compat` out: compare the records without it.
+    let records = |path: &Path| -> Vec<Value> {
+        records(path)
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().expect("record").remove("compat");
+                r
+            })
+            .collect()
+    };
+    let run = |inputs: &[&Path]| {
+        let mut args = vec![
+            "report",
+            "--client-profile",
+            "none",
+            "--format",
+            "jsonl",
+            "-i",
+        ];
+        args.extend(inputs.iter().map(|p| path_str(p)));
+        let out = support::rdpsweep(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
+        out
+    };
+    let out = run(&[&last, &today]);
+    let merged = support::jsonl(&out.stdout);
+    // 7 + 7 records, 6 endpoints in both: last's 127.70.4.x, then all of today.
+    assert_eq!(merged.len(), 8);
+    assert_eq!(merged[0]["target"], "127.70.4.15");
+    assert_eq!(
+        &merged[1..],
+        &records(&today)[..],
+        "today's records, as they are"
+    );
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("rdpsweep: warning: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 6, "{}", support::show(&out));
+    assert!(
+        warnings.contains(&format!(
+            "rdpsweep: warning: 127.70.0.15:46171 is in {}:7 and in {}:6: kept the record from {}, the file given later",
+            last.display(),
+            today.display(),
+            today.display()
+        )),
+        "{warnings:#?}"
+    );
+    // The other order keeps last week's records.
+    let merged = support::jsonl(&run(&[&today, &last]).stdout);
+    assert_eq!(merged.len(), 8);
+    assert_eq!(&merged[1..], &records(&last)[..]);
+
+    // One file named twice is read once.
+    let again = fixture("diff/../diff/last.jsonl");
+    let out = run(&[&last, &again]);
+    assert_eq!(support::jsonl(&out.stdout), records(&last));
+    assert!(
+        stderr(&out).contains(&format!(
+            "rdpsweep: warning: {} is the same file as {}: read once",
+            again.display(),
+            last.display()
+        )),
+        "{}",
+        support::show(&out)
+    );
+}

@@ -39,7 +39,17 @@ pub fn run(args: ReportArgs) -> ExitCode {
     let prepared = (|| -> Result<_> {
         let clients = resolve_clients(&args.compat.select, &builtin::default_profile_names())?;
         let mut scans = Vec::new();
+        let mut read: Vec<&PathBuf> = Vec::new();
         for path in &args.input {
+            if let Some(first) = read.iter().find(|p| super::same_file(p, path)) {
+                eprintln!(
+                    "rdpsweep: warning: {} is the same file as {}: read once",
+                    path.display(),
+                    first.display()
+                );
+                continue;
+            }
+            read.push(path);
             let scan = saved::read(path)?;
             for w in &scan.warnings {
                 eprintln!("rdpsweep: warning: {w}");
