@@ -468,6 +468,11 @@ fn bad_input_exits_2_naming_file_and_line_and_writes_nothing() {
             vec!["--format", "xlsx"],
             "invalid value 'xlsx' for '--format <FORMAT>'",
         ),
+        // An output that cannot be created: the one created before it is removed again.
+        (
+            vec!["-o", "OUT/no-such-dir/d.csv"],
+            "cannot create output file",
+        ),
     ] {
         let args: Vec<String> = args
             .iter()
@@ -1027,5 +1032,49 @@ fn report_of_overlapping_scans_keeps_the_file_given_last() {
         )),
         "{}",
         support::show(&out)
+    );
+}
+
+#[test]
+fn outputs_are_never_half_written_and_never_replace_an_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (last, today) = (fixture("diff/last.jsonl"), fixture("diff/today.jsonl"));
+    // The last of three outputs cannot be put in place (a directory holds its name): exit 3,
+    // no .partial file is left, and what was renamed before is complete.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(out_dir.join("d.csv")).expect("mkdir");
+    let o = |name: &str| path_str(&out_dir.join(name)).to_owned();
+    let out = diff(
+        &last,
+        &today,
+        &["-o", &o("d.json"), "-o", &o("d.txt"), "-o", &o("d.csv")],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", support::show(&out));
+    assert!(
+        stderr(&out).contains("cannot rename"),
+        "{}",
+        support::show(&out)
+    );
+    assert!(out.stdout.is_empty(), "{}", support::show(&out));
+    let left = files_in(&out_dir);
+    assert!(left.iter().all(|f| !f.ends_with(".partial")), "{left:?}");
+    for name in left.iter().filter(|f| *f != "d.csv") {
+        let text = std::fs::read_to_string(out_dir.join(name)).expect("read");
+        assert!(text.contains("unchanged"), "{name} is complete: {text}");
+    }
+
+    // -o naming an input is refused before anything is written.
+    let copy = dir.path().join("today.jsonl");
+    std::fs::copy(&today, &copy).expect("copy");
+    let out = diff(&last, &copy, &["-o", path_str(&copy)]);
+    assert_eq!(out.status.code(), Some(2), "{}", support::show(&out));
+    assert!(
+        stderr(&out).contains("that is an input"),
+        "{}",
+        support::show(&out)
+    );
+    assert_eq!(
+        std::fs::read(&copy).expect("read"),
+        std::fs::read(&today).expect("read")
     );
 }

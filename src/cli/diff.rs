@@ -4,7 +4,8 @@
 //! `report::diff`, and written to standard output (`--format`, a table by default) and to any
 //! `-o FILE` (format by extension). Files are written as `NAME.partial` and renamed only when
 //! every output is complete, so an error never leaves a half-written diff. Everything the user
-//! can get wrong (arguments, inputs) is checked before any file is created.
+//! can get wrong (arguments, inputs, an output that cannot be created) is checked before
+//! anything is written.
 //!
 //! Exit status: 0 written, 1 a `--fail-on` condition reached, 2 bad usage or input (nothing
 //! written), 3 an output could not be written.
@@ -161,6 +162,16 @@ struct Inputs {
 
 fn read_inputs(args: &DiffArgs) -> Result<(Vec<(PathBuf, DiffFormat)>, Inputs)> {
     let files = output_files(&args.output)?;
+    for (path, _) in &files {
+        for input in [&args.old, &args.new] {
+            if super::same_file(path, input) {
+                bail!(
+                    "-o {}: that is an input; the diff would replace the saved scan",
+                    path.display()
+                );
+            }
+        }
+    }
     let ignore = ignore_paths(&args.ignore)?;
     let old = saved::read(&args.old)?;
     let new = saved::read(&args.new)?;
@@ -250,35 +261,70 @@ fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes every file as `NAME.partial`, then renames them all; on any error removes what it
-/// wrote under a `.partial` name and returns the error.
-fn write_files(files: &[(PathBuf, DiffFormat)], d: &ScanDiff) -> Result<()> {
-    let mut written: Vec<(PathBuf, &Path)> = Vec::new();
-    let result = (|| -> Result<()> {
+/// The `-o` files, created as `NAME.partial` (nothing written yet).
+struct OpenFiles {
+    files: Vec<(PathBuf, PathBuf, DiffFormat, BufWriter<File>)>,
+}
+
+impl OpenFiles {
+    /// Creates every `NAME.partial`; when one cannot be created, removes the others (a usage
+    /// error, as for `scan`: nothing is written).
+    fn create(files: &[(PathBuf, DiffFormat)]) -> Result<Self> {
+        let mut open = Self { files: Vec::new() };
         for (path, format) in files {
             let partial = partial_path(path);
-            let file = File::create(&partial)
-                .with_context(|| format!("cannot create output file {}", partial.display()))?;
-            written.push((partial.clone(), path));
-            let mut out = BufWriter::new(file);
-            format
-                .write(&mut out, d, true)
-                .and_then(|()| out.flush())
-                .with_context(|| format!("cannot write {}", partial.display()))?;
+            match File::create(&partial) {
+                Ok(file) => {
+                    open.files
+                        .push((partial, path.clone(), *format, BufWriter::new(file)));
+                }
+                Err(e) => {
+                    open.discard();
+                    return Err(e).with_context(|| {
+                        format!("cannot create output file {}", partial.display())
+                    });
+                }
+            }
         }
-        for (partial, path) in &written {
-            std::fs::rename(partial, path).with_context(|| {
-                format!("cannot rename {} to {}", partial.display(), path.display())
-            })?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        for (partial, _) in &written {
+        Ok(open)
+    }
+
+    /// Removes every `.partial` file.
+    fn discard(self) {
+        for (partial, ..) in self.files {
             let _ = std::fs::remove_file(partial);
         }
     }
-    result
+
+    /// Writes `d` to every file, then renames them all; on an error removes the `.partial`
+    /// files left.
+    fn write(mut self, d: &ScanDiff) -> Result<()> {
+        let mut result = Ok(());
+        for (partial, _, format, out) in &mut self.files {
+            result = format
+                .write(&mut *out, d, true)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("cannot write {}", partial.display()));
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_err() {
+            self.discard();
+            return result;
+        }
+        for (renamed, (partial, path, ..)) in self.files.iter().enumerate() {
+            if let Err(e) = std::fs::rename(partial, path) {
+                for (partial, ..) in self.files.iter().skip(renamed) {
+                    let _ = std::fs::remove_file(partial);
+                }
+                return Err(e).with_context(|| {
+                    format!("cannot rename {} to {}", partial.display(), path.display())
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `rdpsweep diff`.
@@ -293,8 +339,15 @@ pub fn run(args: DiffArgs) -> ExitCode {
     for n in &inputs.notes {
         eprintln!("rdpsweep: {n}");
     }
+    let open = match OpenFiles::create(&files) {
+        Ok(open) => open,
+        Err(e) => {
+            eprintln!("rdpsweep: {e:#}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let d = diff::diff(&inputs.old.hosts, &inputs.new.hosts, &inputs.options);
-    if let Err(e) = write_files(&files, &d) {
+    if let Err(e) = open.write(&d) {
         eprintln!("rdpsweep: {e:#}");
         return ExitCode::from(exit::RUNTIME);
     }
