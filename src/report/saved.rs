@@ -557,31 +557,26 @@ pub fn merge(scans: Vec<SavedScan>) -> Result<Merged, SavedScanError> {
         warnings: Vec::new(),
         dropped: 0,
     };
-    let names: Vec<String> = scans.iter().map(|s| s.source_name.clone()).collect();
-    let mut places: Vec<(Vec<RecordAt>, String)> = Vec::new();
-    for s in &scans {
-        places.push((s.at.clone(), s.source_name.clone()));
-    }
-    let place = |f: usize, i: usize| {
-        places
-            .get(f)
-            .map(|(at, name)| location(name, at.get(i).copied()))
-            .unwrap_or_default()
-    };
+    // Names and record positions, for the warnings (the records move out below).
+    let files: Vec<(String, Vec<RecordAt>)> = scans
+        .iter()
+        .map(|s| (s.source_name.clone(), s.at.clone()))
+        .collect();
+    let name = |f: usize| files.get(f).map(|(n, _)| n.as_str()).unwrap_or_default();
+    let at = |f: usize, i: usize| files.get(f).and_then(|(_, at)| at.get(i)).copied();
+    let place = |f: usize, i: usize| location(name(f), at(f, i));
     for (f, s) in scans.into_iter().enumerate() {
         for (i, h) in s.hosts.into_iter().enumerate() {
             let key = endpoint_key(&h);
             let endpoint = escape_controls(&h.endpoint()).into_owned();
             let (lf, li) = last_file.get(&key).copied().unwrap_or((f, i));
             if lf != f {
-                let later = names.get(lf).cloned().unwrap_or_default();
-                merged.drop_one(
-                    format!(
-                        "{endpoint} is in {} and in {}: kept the record from {later}, the file given later",
-                        place(f, i),
-                        place(lf, li)
-                    ),
-                );
+                merged.drop_one(format!(
+                    "{endpoint} is in {} and in {}: kept the record from {}, the file given later",
+                    place(f, i),
+                    place(lf, li),
+                    name(lf)
+                ));
                 continue;
             }
             let li = last_in_file
@@ -589,19 +584,12 @@ pub fn merge(scans: Vec<SavedScan>) -> Result<Merged, SavedScanError> {
                 .copied()
                 .unwrap_or(i);
             if li != i {
+                let line = |i| at(f, i).map(|a| a.to_string()).unwrap_or_default();
                 merged.drop_one(format!(
                     "{endpoint} is twice in {} ({} and {}): kept the later record",
-                    names.get(f).map(String::as_str).unwrap_or_default(),
-                    places
-                        .get(f)
-                        .and_then(|(at, _)| at.get(i))
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    places
-                        .get(f)
-                        .and_then(|(at, _)| at.get(li))
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    name(f),
+                    line(i),
+                    line(li)
                 ));
                 continue;
             }
