@@ -192,7 +192,12 @@ fn read_inputs(args: &DiffArgs) -> Result<(Vec<(PathBuf, DiffFormat)>, Inputs)> 
         v
     };
     let (old_versions, new_versions) = (versions(&old), versions(&new));
-    if old_versions != new_versions {
+    // (Also when both files mix the same versions: a record may meet one of another version.)
+    if old_versions
+        .iter()
+        .chain(&new_versions)
+        .any(|v| Some(v) != old_versions.first())
+    {
         let base = old.oldest_schema_version().min(new.oldest_schema_version());
         let left_out = fields_added_after(base);
         let list = |v: &[u32]| {
@@ -412,5 +417,67 @@ mod tests {
             .to_string();
         assert!(err.contains("\"nltm\"") && err.contains("ntlm"), "{err}");
         assert!(ignore_paths(&[" ".into()]).is_err());
+    }
+
+    fn jsonl(dir: &Path, name: &str, versions: &[u32]) -> PathBuf {
+        let text: String = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut h = HostReport::new("192.0.2.1".into(), None, 3389 + i as u16);
+                h.schema_version = *v;
+                serde_json::to_string(&h).unwrap() + "\n"
+            })
+            .collect();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn args(old: PathBuf, new: PathBuf) -> DiffArgs {
+        DiffArgs {
+            old,
+            new,
+            by_target: false,
+            format: DiffFormat::Table,
+            output: Vec::new(),
+            fail_on: Vec::new(),
+            ignore: vec!["compat".into()],
+        }
+    }
+
+    #[test]
+    fn fields_of_newer_versions_are_ignored_when_versions_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ignored = |old: &[u32], new: &[u32]| {
+            let (_, inputs) = read_inputs(&args(
+                jsonl(d, "old.jsonl", old),
+                jsonl(d, "new.jsonl", new),
+            ))
+            .unwrap();
+            (inputs.options.ignore, inputs.notes)
+        };
+        let (ignore, notes) = ignored(&[2, 2], &[2]);
+        assert_eq!(ignore, ["compat"]);
+        assert!(notes.is_empty(), "{notes:?}");
+        let after_1: Vec<String> = std::iter::once("compat")
+            .chain(fields_added_after(1))
+            .map(str::to_owned)
+            .collect();
+        assert!(after_1.contains(&"server".to_owned()));
+        let (ignore, notes) = ignored(&[1], &[2]);
+        assert_eq!(ignore, after_1);
+        assert!(notes[0].contains("has schema version 1,"), "{notes:?}");
+        assert!(
+            notes[0].ends_with("(schema_version, server, rdp_security, tls.versions_undecided)")
+        );
+        // Both files mixing the same versions (resumed by a newer rdpsweep).
+        let (ignore, notes) = ignored(&[1, 2], &[2, 1]);
+        assert_eq!(ignore, after_1);
+        assert!(
+            notes[0].contains("has schema version 1 and 2,"),
+            "{notes:?}"
+        );
     }
 }
