@@ -436,8 +436,12 @@ fn report_reads_jsonl_and_names_bad_lines() {
     let text = std::fs::read_to_string(fixture("compat/unpatched-2016.json")).expect("fixture");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
     let host = serde_json::to_string(&doc["hosts"][0]).expect("host");
+    // Another endpoint (the same one twice would be merged into one record).
+    let mut other = doc["hosts"][0].clone();
+    other["port"] = serde_json::json!(3390);
+    let other = serde_json::to_string(&other).expect("host");
     let good = dir.path().join("scan.jsonl");
-    std::fs::write(&good, format!("{host}\n{host}\n")).expect("write");
+    std::fs::write(&good, format!("{host}\n{other}\n")).expect("write");
     let out = support::rdpsweep([
         "report",
         "--input",

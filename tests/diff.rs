@@ -142,8 +142,9 @@ fn week() -> (Vec<HostReport>, Vec<HostReport>) {
     // 127.70.3.x: still answers, but the TLS handshake now fails: regressed.
     {
         let h = on(&mut today, 3);
-        let (target, ip, port) = (h.target.clone(), h.ip, h.port);
+        let (target, ip, port, version) = (h.target.clone(), h.ip, h.port, h.schema_version);
         *h = HostReport::new(target, ip, port);
+        h.schema_version = version; // the pair stays one schema version
         h.status = Status::Error;
         h.error = Some(ErrorInfo {
             stage: Stage::Negotiate,

@@ -175,7 +175,8 @@ pub fn sanitize(data: &[u8]) {
 }
 
 /// The saved-scan reader behind `report`, `diff` and `--resume` (`report::saved`): any bytes,
-/// as JSONL, as a JSON document and undeclared; never a panic, never more records than lines.
+/// as JSONL, as a JSON document and undeclared; never a panic, never more records than lines;
+/// `saved::merge` of a scan with itself keeps each endpoint once.
 pub fn saved_scan(data: &[u8]) {
     use rdpsweep::report::saved::{SavedFormat, parse};
     let lines = data.split(|b| *b == b'\n').count();
@@ -184,6 +185,13 @@ pub fn saved_scan(data: &[u8]) {
             assert!(saved.format == SavedFormat::Json || saved.hosts.len() <= lines);
             let resume = rdpsweep::scan::Resume::from_saved(&saved);
             assert!(resume.len() <= saved.hosts.len());
+            assert_eq!(saved.at.len(), saved.hosts.len());
+            // Merged with itself: every record is kept once or dropped as a duplicate.
+            let n = saved.hosts.len();
+            if let Ok(m) = rdpsweep::report::saved::merge(vec![saved.clone(), saved]) {
+                assert_eq!(m.hosts.len() + m.dropped, 2 * n);
+                assert!(m.hosts.len() <= n);
+            }
         }
     }
 }

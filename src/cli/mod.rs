@@ -1,8 +1,9 @@
-//! The command line: clap arguments per subcommand (`scan`, `client`, `report`), each resolved
-//! into one configuration before anything runs, and the documented exit codes. Logic that
-//! tests need lives in the library modules; this module only wires them.
+//! The command line: clap arguments per subcommand (`scan`, `client`, `report`, `diff`), each
+//! resolved into one configuration before anything runs, and the documented exit codes. Logic
+//! that tests need lives in the library modules; this module only wires them.
 
 pub mod client;
+pub mod diff;
 pub mod report;
 pub mod scan;
 pub mod select;
@@ -55,8 +56,12 @@ pub enum Command {
     /// Describe RDP clients: the local one by default (--format json output can be fed back
     /// with --client-state).
     Client(client::ClientArgs),
-    /// Re-evaluate a saved scan (JSON or JSONL) against client profiles, without rescanning.
+    /// Re-evaluate saved scans (JSON or JSONL) against client profiles, without rescanning;
+    /// several inputs (shards, subnets) are merged.
     Report(report::ReportArgs),
+    /// What changed between two saved scans: added, removed and changed endpoints, each change
+    /// regressed, improved or changed (docs/diff.md).
+    Diff(diff::DiffArgs),
 }
 
 /// True when `a` and `b` name the same existing file.
@@ -155,5 +160,6 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => runtime.block_on(scan::run(*args)),
         Command::Client(args) => client::run(args),
         Command::Report(args) => report::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }

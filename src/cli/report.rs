@@ -1,5 +1,7 @@
-//! `rdpsweep report`: re-evaluates a saved scan (JSON or JSONL) against client profiles, and
-//! writes it again in any format, without rescanning.
+//! `rdpsweep report`: re-evaluates saved scans (JSON or JSONL) against client profiles, and
+//! writes them again in any format, without rescanning. Several inputs (the shards of one
+//! scan, scans of several subnets) are merged by `report::saved::merge`: one schema version,
+//! and for an endpoint in several files the records of the file given last.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,9 +18,12 @@ use crate::report::summary::{ScanMeta, Summary};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A saved scan: `-o FILE.json` or `-o FILE.jsonl` (or `--format json/jsonl` output).
-    #[arg(short, long, value_name = "FILE")]
-    pub input: PathBuf,
+    /// Saved scans: `-o FILE.json` or `-o FILE.jsonl` (or `--format json/jsonl` output).
+    /// Repeatable, or several after one -i (`-i shard-*.jsonl`): their endpoints are merged;
+    /// an endpoint in several files is taken from the file given last (list them oldest
+    /// first).
+    #[arg(short, long, value_name = "FILE", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
     /// Format on standard output.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -33,9 +38,27 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> ExitCode {
     let prepared = (|| -> Result<_> {
         let clients = resolve_clients(&args.compat.select, &builtin::default_profile_names())?;
-        let saved = saved::read(&args.input)?;
-        for w in &saved.warnings {
-            eprintln!("rdpsweep: {w}");
+        let mut scans = Vec::new();
+        let mut read: Vec<&PathBuf> = Vec::new();
+        for path in &args.input {
+            if let Some(first) = read.iter().find(|p| super::same_file(p, path)) {
+                eprintln!(
+                    "rdpsweep: warning: {} is the same file as {}: read once",
+                    path.display(),
+                    first.display()
+                );
+                continue;
+            }
+            read.push(path);
+            let scan = saved::read(path)?;
+            for w in &scan.warnings {
+                eprintln!("rdpsweep: warning: {w}");
+            }
+            scans.push(scan);
+        }
+        let merged = saved::merge(scans)?;
+        for w in &merged.warnings {
+            eprintln!("rdpsweep: warning: {w}");
         }
         let outputs = Outputs::open(&OutputSpec {
             stdout: Some(args.format),
@@ -44,7 +67,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
             append: None,
             clients: clients.iter().map(|c| c.name.clone()).collect(),
         })?;
-        Ok((saved.hosts, outputs, clients))
+        Ok((merged.hosts, outputs, clients))
     })();
     let (hosts, mut outputs, clients) = match prepared {
         Ok(p) => p,
@@ -69,7 +92,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
         version: env!("CARGO_PKG_VERSION"),
         started,
         finished: Some(super::now_rfc3339()),
-        targets: vec![args.input.display().to_string()],
+        targets: args.input.iter().map(|p| p.display().to_string()).collect(),
         ports: Vec::new(),
         compat: summary.compat.clone(),
         summary: Some(summary),

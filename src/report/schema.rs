@@ -70,9 +70,54 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
+/// The schema version this rdpsweep writes in every host record (`schema_version`).
+///
+/// Compatibility rule (`docs/output.md`): a reader accepts records of any version up to its
+/// own and refuses newer ones ("written by a newer rdpsweep"); records without the field are
+/// version 1. `report` refuses to merge saved scans of different versions; `diff` compares
+/// them, leaving out the fields the older version did not have ([`fields_added_after`]).
+/// Raise it when a field is added to the host record, and list the new field in
+/// [`SCHEMA_FIELDS`].
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The version of a record without `schema_version` (written before the field existed).
+pub const SCHEMA_VERSION_UNMARKED: u32 = 1;
+
+/// Which host-record fields each schema version introduced, as diff paths (`docs/diff.md`:
+/// fields joined with `.`): version 1 is everything else. `diff` ignores the fields of versions
+/// newer than the older of its two scans.
+pub const SCHEMA_FIELDS: &[(u32, &[&str])] = &[(
+    2,
+    &[
+        "schema_version",
+        "server",
+        "rdp_security",
+        "tls.versions_undecided",
+    ],
+)];
+
+/// The fields introduced after schema version `version` (none for the current one).
+pub fn fields_added_after(version: u32) -> Vec<&'static str> {
+    SCHEMA_FIELDS
+        .iter()
+        .filter(|(v, _)| *v > version)
+        .flat_map(|(_, fields)| fields.iter().copied())
+        .collect()
+}
+
+fn unmarked_schema_version() -> u32 {
+    SCHEMA_VERSION_UNMARKED
+}
+
 /// Everything rdpsweep reports about one endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostReport {
+    /// The schema version the record was made under ([`SCHEMA_VERSION`] for a new probe; 1
+    /// when a saved record has no such field). `report` keeps it when it rewrites a saved
+    /// record: fields added later were not observed. Serialised first, so a reader meets it
+    /// before any field it might not know.
+    #[serde(default = "unmarked_schema_version")]
+    pub schema_version: u32,
     /// The target string this endpoint came from (a hostname, or the address itself).
     pub target: String,
     /// The address probed; absent when a name did not resolve.
@@ -103,6 +148,7 @@ impl HostReport {
     /// A report with nothing observed yet.
     pub fn new(target: String, ip: Option<IpAddr>, port: u16) -> Self {
         Self {
+            schema_version: SCHEMA_VERSION,
             target,
             ip,
             port,

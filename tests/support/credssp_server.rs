@@ -19,6 +19,7 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -230,7 +231,20 @@ pub fn answer(
 /// CredSSP (the client's TSRequest, or what it sent before closing), none for sessions that
 /// were not HYBRID or whose TLS handshake failed.
 pub fn spawn(addr: SocketAddrV4, version: u32) -> (SocketAddr, Sessions) {
+    let (local, sessions, _) = spawn_switchable(addr, version);
+    (local, sessions)
+}
+
+/// [`spawn`], with the answered version changeable while the server runs (the same address,
+/// port and certificate): store another version in the returned atomic, as when an
+/// administrator patches the server between two scans. Each connection reads it once.
+pub fn spawn_switchable(
+    addr: SocketAddrV4,
+    version: u32,
+) -> (SocketAddr, Sessions, Arc<AtomicU32>) {
     assert!(addr.ip().is_loopback(), "tests bind 127.0.0.0/8 only");
+    let version = Arc::new(AtomicU32::new(version));
+    let answered = Arc::clone(&version);
     let std_listener = std::net::TcpListener::bind(addr)
         .unwrap_or_else(|e| panic!("cannot bind the CredSSP test server on {addr}: {e}"));
     std_listener.set_nonblocking(true).expect("nonblocking");
@@ -250,13 +264,14 @@ pub fn spawn(addr: SocketAddrV4, version: u32) -> (SocketAddr, Sessions) {
                     continue;
                 };
                 // One connection at a time, as the scanner makes them.
+                let version = answered.load(Ordering::SeqCst);
                 if let Ok(Some(sent)) = timeout(STEP, serve_one(tcp, &tls, version)).await {
                     recorded.lock().expect("log").push(sent);
                 }
             }
         });
     });
-    (local, sessions)
+    (local, sessions, version)
 }
 
 /// X.224, then (for HYBRID) TLS and one CredSSP exchange; returns the bytes sent inside TLS.

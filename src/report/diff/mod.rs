@@ -343,6 +343,23 @@ fn index<'a>(scan: &'a [HostReport], opts: &DiffOptions) -> BTreeMap<(Addr, u16)
     scan.iter().map(|r| (key(r, opts), r)).collect()
 }
 
+/// The records of one scan that [`diff`] leaves out because a later record of the same scan
+/// has the same matching key, as `(dropped, kept)` indices into `scan`: for the caller's
+/// warnings ("the later record wins").
+pub fn duplicates(scan: &[HostReport], opts: &DiffOptions) -> Vec<(usize, usize)> {
+    let mut last = BTreeMap::new();
+    for (i, r) in scan.iter().enumerate() {
+        last.insert(key(r, opts), i);
+    }
+    scan.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let kept = *last.get(&key(r, opts))?;
+            (kept != i).then_some((i, kept))
+        })
+        .collect()
+}
+
 /// Client profiles with a `compat` cell on any endpoint of the scan.
 fn clients(scan: &BTreeMap<(Addr, u16), &HostReport>) -> BTreeSet<String> {
     scan.values()

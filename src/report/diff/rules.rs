@@ -56,6 +56,8 @@ type CustomRule = fn(&mut Walker<'_>, &mut Path, &Map<String, Value>, &Map<Strin
 
 const NLA_SCALE: &[&str] = &["not_supported", "supported", "required"];
 const TLS_SCALE: &[&str] = &["ssl2", "ssl3", "1.0", "1.1", "1.2", "1.3"];
+/// Standard RDP Security encryption levels (MS-RDPBCGR 2.2.1.4.3), weakest first.
+const RDP_LEVEL_SCALE: &[&str] = &["none", "low", "client_compatible", "high", "fips"];
 const ORACLE_SCALE: &[&str] = &["missing", "fixed"];
 const SEVERITY_SCALE: &[&str] = &["info", "low", "medium", "high"];
 /// Compatibility outcomes from best to worst (`unknown` is off the scale: not knowing is not
@@ -105,6 +107,7 @@ const RULES: &[(&str, Rule)] = &[
     ("tls.version", Rule::Ordered(TLS_SCALE)),
     ("tls.versions", Rule::Custom(tls_versions)),
     ("tls.versions_probed", Rule::Volatile), // read by the tls.versions rule
+    ("tls.versions_undecided", Rule::Volatile), // what the tls.versions rule calls undecided
     ("tls.error", Rule::Volatile),
     ("tls.certificate.days_left", Rule::Volatile),
     ("tls.certificate.sha1", Rule::Alias(CERT_SHA256)),
@@ -113,6 +116,21 @@ const RULES: &[(&str, Rule)] = &[
     ("tls.trust.platform", Rule::Trust),
     ("tls.trust.ca_file", Rule::Trust),
     ("tls.trust.name", Rule::Trust),
+    ("tls.trust.name_checked", Rule::Companion("tls.trust.name")),
+    // Server implementation: the verdict and version; the evidence is free text.
+    ("server.evidence", Rule::Volatile),
+    (
+        "server.rdp_version_raw",
+        Rule::Companion("server.rdp_version"),
+    ),
+    // Standard RDP Security (MS-RDPBCGR 5.3); its server version is `server.rdp_version`.
+    (
+        "rdp_security.encryption_level",
+        Rule::Ordered(RDP_LEVEL_SCALE),
+    ),
+    ("rdp_security.methods_enumerated", Rule::Volatile), // how it was probed (--deep)
+    ("rdp_security.server_version", Rule::Volatile),
+    ("rdp_security.server_version_raw", Rule::Volatile),
     // CredSSP (MS-CSSP 2.2.1; version 5 and 6 carry the CVE-2018-0886 fix).
     (
         "credssp.version",
@@ -156,7 +174,18 @@ fn rule_for(pattern: &str, field: Option<&str>) -> Rule {
 
 /// Top-level fields in the order their changes are listed; other fields follow by name.
 const TOP_ORDER: &[&str] = &[
-    "status", "error", "target", "ip", "port", "security", "tls", "credssp", "ntlm", "findings",
+    "status",
+    "error",
+    "target",
+    "ip",
+    "port",
+    "security",
+    "server",
+    "tls",
+    "rdp_security",
+    "credssp",
+    "ntlm",
+    "findings",
     "compat",
 ];
 

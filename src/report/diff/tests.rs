@@ -131,12 +131,20 @@ fn volatile_fields_never_count() {
 }
 
 #[test]
-fn new_schema_fields_get_the_default_rule() {
-    let mut o = serde_json::to_value(host(1)).unwrap();
-    let mut n = o.clone();
-    o["server"] = json!({"implementation": "xrdp", "version": null});
-    n["server"] = json!({"implementation": "windows", "version": "10.0"});
-    n["rdp_security"] = json!({"encryption_methods": ["128bit"]});
+fn server_and_standard_rdp_security_rules() {
+    let rdp_only = serde_json::to_value(host(4)).unwrap();
+    assert_eq!(rdp_only["rdp_security"]["encryption_level"], json!("high"));
+    let mut o = rdp_only.clone();
+    o["server"]["evidence"] = json!(["one sentence"]);
+    o["rdp_security"]["methods_enumerated"] = json!(true);
+    let mut n = rdp_only.clone();
+    n["server"]["implementation"] = json!("windows");
+    n["server"]["evidence"] = json!(["another sentence"]);
+    n["server"]["rdp_version"] = json!("RDP 10.7");
+    n["server"]["rdp_version_raw"] = json!("0x00080011");
+    n["rdp_security"]["encryption_level"] = json!("low");
+    n["rdp_security"]["server_version"] = json!("RDP 10.7");
+    n["rdp_security"]["encryption_methods"] = json!(["40bit"]);
     let clients = BTreeSet::new();
     let ctx = Context {
         ignore: &[],
@@ -151,19 +159,37 @@ fn new_schema_fields_get_the_default_rule() {
         got,
         vec![
             (
-                "rdp_security.encryption_methods",
-                &Value::Null,
-                &json!(["128bit"]),
-                Changed
-            ),
-            (
                 "server.implementation",
                 &json!("xrdp"),
                 &json!("windows"),
                 Changed
             ),
-            ("server.version", &Value::Null, &json!("10.0"), Changed),
-        ]
+            (
+                "server.rdp_version",
+                &json!("RDP 5.0-8.1"),
+                &json!("RDP 10.7"),
+                Changed
+            ),
+            (
+                "server.rdp_version_raw",
+                &json!("0x00080004"),
+                &json!("0x00080011"),
+                Changed
+            ),
+            (
+                "rdp_security.encryption_level",
+                &json!("high"),
+                &json!("low"),
+                Regressed
+            ),
+            (
+                "rdp_security.encryption_methods",
+                &json!(["128bit"]),
+                &json!(["40bit"]),
+                Changed
+            ),
+        ],
+        "evidence, the copied server version and how methods were probed are not compared"
     );
 }
 
