@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Real servers the integration tests start on loopback (tests/support), the real RDP client that
 # checks the matrix (tests/real_client.rs), and the tools that open the reports (chromium,
 # LibreOffice Calc and poppler's pdftoppm: tests/support/viewers.rs).
-TEST_PACKAGES=(xrdp freerdp2-shadow-x11 freerdp2-x11 xvfb openssl chromium libreoffice-calc poppler-utils)
+TEST_PACKAGES=(xrdp freerdp2-shadow-x11 freerdp2-x11 xvfb openssl chromium libreoffice-calc poppler-utils nmap)
 # What the `openssl` crate's `vendored` feature needs to build OpenSSL from source.
 BUILD_PACKAGES=(perl make gcc libc6-dev)
 # Commands the test harness runs (each must exist after the install).

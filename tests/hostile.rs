@@ -130,6 +130,31 @@ fn the_fleet() -> Vec<(&'static str, Behaviour)> {
                 answer: Vec::new(),
             },
         ),
+        // Standard RDP Security selected, then a broken MCS Connect Response.
+        ("mcs_silent", Behaviour::McsReply(Vec::new())),
+        ("mcs_garbage", Behaviour::McsReply(mcs_tpkt(&[0x5a; 28]))),
+        (
+            // The TPKT claims 256 bytes; 14 come, then silence.
+            "mcs_lying_length",
+            Behaviour::McsReply(
+                [
+                    &[0x03, 0x00, 0x01, 0x00][..],
+                    &[0x02, 0xf0, 0x80, 0x7f, 0x66, 0x82, 0x00, 0xf0, 0x0a, 0x01],
+                ]
+                .concat(),
+            ),
+        ),
+        (
+            // A 65535-byte TPKT: past the 16 KiB a Connect Response may take.
+            "mcs_oversize",
+            Behaviour::McsReply(
+                [
+                    &[0x03, 0x00, 0xff, 0xff][..],
+                    &[0x02, 0xf0, 0x80, 0x7f, 0x66][..],
+                ]
+                .concat(),
+            ),
+        ),
         (
             "flood_16mb",
             Behaviour::Flood {
@@ -138,6 +163,15 @@ fn the_fleet() -> Vec<(&'static str, Behaviour)> {
             },
         ),
     ]
+}
+
+/// `body` in a TPKT header (RFC 1006) that gives its length correctly.
+fn mcs_tpkt(body: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(body.len() + 4).expect("a short body");
+    let mut v = vec![0x03, 0x00];
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(body);
+    v
 }
 
 /// A valid NLA Connection Confirm whose TPKT header claims `len` bytes.
@@ -376,6 +410,65 @@ fn slowloris_one_byte_per_second_is_cut_off_at_the_exchange_deadline() {
     assert!(
         elapsed <= exchange + SLACK,
         "held past the exchange deadline: {elapsed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Standard RDP Security selected, then a broken MCS exchange: the endpoint stays `rdp` with
+// what negotiation proved, and `rdp_security.error` says what went wrong.
+
+/// `name` is `rdp`, accepts Standard RDP Security, and its MCS exchange failed with a
+/// message containing every one of `words`, within the exchange deadline (a quarter of
+/// --timeout) per connection.
+fn expect_mcs_failure(name: &str, words: &[&str]) -> Duration {
+    let f = fleet();
+    let r = f.report(name);
+    assert_eq!(r.status, Status::Rdp, "{name}: {r:#?}");
+    assert_eq!(r.security.protocols.rdp, Some(true), "{name}");
+    let rdp = r.rdp_security.as_ref().expect("an rdp_security section");
+    assert_eq!(rdp.encryption_level, None, "{name}: {rdp:?}");
+    let error = rdp
+        .error
+        .as_deref()
+        .unwrap_or_else(|| panic!("{name}: no error: {rdp:?}"));
+    println!("{name}: {error}");
+    for w in words {
+        assert!(error.contains(w), "{name}: {error:?} lacks {w:?}");
+    }
+    assert!(
+        !r.findings.iter().any(|f| f.id == "rdp-encryption-weak"),
+        "{name}: nothing was learnt about the encryption"
+    );
+    f.assert_budget(name, r);
+    f.assert_neighbours();
+    Duration::from_millis(r.elapsed_ms)
+}
+
+#[test]
+fn a_silent_mcs_exchange_times_out_and_keeps_the_negotiation() {
+    let elapsed = expect_mcs_failure("mcs_silent", &["timed out"]);
+    assert!(
+        elapsed >= HOST_TIMEOUT / 4 - Duration::from_millis(50),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn a_garbage_mcs_answer_is_named_and_keeps_the_negotiation() {
+    expect_mcs_failure("mcs_garbage", &["MCS Connect Response"]);
+}
+
+#[test]
+fn an_mcs_answer_shorter_than_its_tpkt_length_times_out() {
+    expect_mcs_failure("mcs_lying_length", &["timed out"]);
+}
+
+#[test]
+fn an_mcs_answer_longer_than_16_kib_is_refused_at_once() {
+    let elapsed = expect_mcs_failure("mcs_oversize", &["65535"]);
+    assert!(
+        elapsed < HOST_TIMEOUT / 4,
+        "waited for bytes it would refuse: {elapsed:?}"
     );
 }
 

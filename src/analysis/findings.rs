@@ -49,6 +49,8 @@ pub mod ids {
     pub const STANDARD_RDP_SECURITY_ALLOWED: &str = "standard-rdp-security-allowed";
     pub const LEGACY_SERVER: &str = "legacy-rdp-server";
     pub const RDP_ENCRYPTION_WEAK: &str = "rdp-encryption-weak";
+    /// Standard RDP Security with encryption level none: the session travels in clear.
+    pub const RDP_ENCRYPTION_NONE: &str = "rdp-encryption-none";
     // TLS and certificate.
     pub const CERT_EXPIRED: &str = "cert-expired";
     pub const CERT_NOT_YET_VALID: &str = "cert-not-yet-valid";

@@ -116,10 +116,18 @@ fn certificate(c: &ServerCertificate, now: OffsetDateTime) -> RdpCertificateRepo
     }
 }
 
+/// `rdp-encryption-none` for the level none (nothing encrypted, MS-RDPBCGR 5.3.1);
 /// `rdp-encryption-weak` for 40- or 56-bit keys or the low level (only client-to-server
 /// traffic encrypted): Nessus plugin 57690's concern.
 pub fn findings(report: &RdpSecurityReport) -> Vec<Finding> {
     let level = report.encryption_level.as_deref();
+    if level == Some(EncryptionLevel::NONE.name().as_str()) {
+        return vec![Finding::new(
+            ids::RDP_ENCRYPTION_NONE,
+            Severity::High,
+            "Standard RDP Security with encryption level none: the session, keystrokes and passwords included, travels unencrypted; set the encryption level to High or FIPS, or better require TLS or NLA.",
+        )];
+    }
     let weak_methods: Vec<&str> = report
         .encryption_methods
         .iter()
@@ -237,6 +245,28 @@ mod tests {
         let r = rdp_security_report(&conns, NOW).expect("report");
         assert!(r.methods_enumerated);
         assert_eq!(r.encryption_methods, ["128bit", "fips"]);
+        assert!(findings(&r).is_empty());
+    }
+
+    #[test]
+    fn level_none_is_its_own_high_finding() {
+        let conns = [rdp_conn(
+            Purpose::Negotiation,
+            Ok(response(EncryptionLevel::NONE, EncryptionMethods::NONE)),
+        )];
+        let r = rdp_security_report(&conns, NOW).expect("report");
+        assert_eq!(r.encryption_level.as_deref(), Some("none"));
+        assert_eq!(r.encryption_methods, ["none"]);
+        let f = findings(&r);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].id, ids::RDP_ENCRYPTION_NONE);
+        assert_eq!(f[0].severity, Severity::High);
+        // High keeps no finding.
+        let conns = [rdp_conn(
+            Purpose::Negotiation,
+            Ok(response(EncryptionLevel::HIGH, EncryptionMethods::BIT_128)),
+        )];
+        let r = rdp_security_report(&conns, NOW).expect("report");
         assert!(findings(&r).is_empty());
     }
 

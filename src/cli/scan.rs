@@ -65,7 +65,8 @@ pub struct ScanArgs {
     /// Connect from this local address (like nmap -S).
     #[arg(long, value_name = "ADDR")]
     pub source_ip: Option<IpAddr>,
-    /// Also probe RDSTLS and RDSAAD (two more connections per endpoint).
+    /// Also probe RDSTLS and RDSAAD (two more connections per endpoint) and, where Standard
+    /// RDP Security is accepted, offer each of its encryption methods alone (four more).
     #[arg(long)]
     pub deep: bool,
     /// Also run the CredSSP first leg advertising these client versions (2-6, e.g. 2,3,6), one
@@ -88,9 +89,9 @@ pub struct ScanArgs {
     /// internal CA, or pinned self-signed RDP certificates.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// TLS version enumeration: `default` learns the highest version and whether TLS 1.0/1.1
-    /// is accepted (at most one extra connection); `all` decides 1.0, 1.1 and 1.2 each.
-    #[arg(long, value_enum, value_name = "MODE", default_value = "default")]
+    /// How many TLS versions to decide (docs/connection-plan.md): `all` decides each of TLS
+    /// 1.0 to 1.3; `quick` costs fewer connections and may leave TLS 1.2 undecided.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "all")]
     pub tls_versions: TlsVersionMode,
     /// No progress bar.
     #[arg(long)]

@@ -407,9 +407,9 @@ fn server_tls(host: &HostReport) -> [(ProtocolVersion, Tristate); 4] {
             *state = Tristate::No;
         }
     }
-    // rdpsweep's default TLS probing proves TLS 1.3 without deciding 1.2. A server that speaks
+    // `--tls-versions quick` proves TLS 1.3 without deciding 1.2. A server that speaks
     // TLS 1.3 is taken to speak TLS 1.2 as well unless 1.2 was probed and refused (RDP servers
-    // that refuse TLS 1.2 while offering 1.3 are not known; `--tls-versions all` decides it).
+    // that refuse TLS 1.2 while offering 1.3 are not known; the default plan decides it).
     let has13 = out
         .iter()
         .any(|(v, s)| *v == ProtocolVersion::TLS1_3 && *s == Tristate::Yes);

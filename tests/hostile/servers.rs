@@ -36,6 +36,10 @@ pub enum Behaviour {
     /// Replies with `header`, then streams `total` bytes of filler as fast as the client
     /// takes them; records how many bytes the client accepted.
     Flood { header: Vec<u8>, total: usize },
+    /// Selects Standard RDP Security for every request (as xrdp's `rdp` mode does), reads the
+    /// client's next TPKT (the MCS Connect Initial, MS-RDPBCGR 2.2.1.3) and answers it with
+    /// these bytes, then stays silent until the client goes away.
+    McsReply(Vec<u8>),
 }
 
 /// A valid Connection Confirm with RDP_NEG_RSP selecting `selected` (MS-RDPBCGR 2.2.1.2.1).
@@ -147,6 +151,26 @@ async fn serve(behaviour: Behaviour, mut s: TcpStream, accepted: std::sync::Arc<
             let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
             let _ = s.write_all(&answer).await;
             let _ = s.shutdown().await;
+        }
+        Behaviour::McsReply(bytes) => {
+            if read_request(&mut s).await.is_none() {
+                return;
+            }
+            if s.write_all(&confirm(0x00, 0)).await.is_err() {
+                return;
+            }
+            // The Connect Initial: a TPKT of any size up to 64 KiB.
+            let mut header = [0u8; 4];
+            if s.read_exact(&mut header).await.is_err() {
+                return;
+            }
+            let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+            let mut rest = vec![0u8; len.saturating_sub(4)];
+            if s.read_exact(&mut rest).await.is_err() {
+                return;
+            }
+            let _ = s.write_all(&bytes).await;
+            drain(&mut s).await;
         }
         Behaviour::Flood { header, total } => {
             let _ = read_request(&mut s).await;

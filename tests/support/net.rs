@@ -20,9 +20,9 @@ static NEXT_ADDRESS: AtomicU32 = AtomicU32::new(0);
 /// servers: 10 `tests/servers.rs`, 11 `tests/negotiate.rs`, 30 `tests/tls.rs`, 40
 /// `tests/credssp.rs`, 50 `tests/compat.rs`, 60 `tests/windows.rs`, 70 `tests/snapshots.rs`,
 /// 80 `tests/mcs.rs`, 90 `tests/reports.rs` (no servers; its synthetic endpoints use
-/// 127.90.0.x), 100 `tests/diff.rs`, 110 `tests/real_client.rs`, 130 `tests/diff_cli.rs`;
-/// pick an unused one for a new binary and add it here. Tag 0 is refused: 127.0.0.x holds
-/// 127.0.0.1, which FreeRDP treats specially.
+/// 127.90.0.x), 100 `tests/diff.rs`, 110 `tests/real_client.rs`, 130 `tests/diff_cli.rs`,
+/// 150 `tests/verdicts.rs`; pick an unused one for a new binary and add it here. Tag 0 is
+/// refused: 127.0.0.x holds 127.0.0.1, which FreeRDP treats specially.
 pub fn loopback(binary_tag: u8) -> Ipv4Addr {
     assert_ne!(
         binary_tag, 0,
