@@ -252,3 +252,58 @@ fn each_server_kind_is_named_with_its_evidence() {
         );
     }
 }
+
+/// The name judged against the certificate is the one a client types. Scanned as `localhost`
+/// (on the certificate), the server is trusted by name and no `cert-name-mismatch` is raised,
+/// though the host calls itself something else in NTLM: that is an informational note.
+/// Scanned by address, the name clients type is the host's own NTLM DNS name, which the
+/// certificate lacks: the verdict and the finding agree on the mismatch.
+#[test]
+fn names_are_judged_on_the_name_the_client_types() {
+    let certs = Certs::new();
+    let addr = SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        support::net::free_port(std::net::Ipv4Addr::LOCALHOST),
+    );
+    let mut opts = ShadowOptions::new(addr, "nla");
+    opts.hostname = Some("RDPSWEEP-NAMES".to_owned());
+    opts.certificate = Some(certs.self_signed("localhost"));
+    let mut server = FreerdpShadow::start(opts);
+
+    let by_name = scan(&format!("localhost:{}", addr.port()), &[]);
+    let trust = &by_name["tls"]["trust"];
+    assert_eq!(trust["name_checked"], "localhost", "{by_name:#}");
+    assert_eq!(trust["name"], "trusted", "{by_name:#}");
+    let ids = finding_ids(&by_name);
+    assert!(!ids.contains(&"cert-name-mismatch".to_owned()), "{ids:?}");
+    let note = by_name["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "cert-ntlm-name-differs")
+        .unwrap_or_else(|| panic!("no note about the NTLM name: {by_name:#}"));
+    assert_eq!(note["severity"], "info", "{note:#}");
+    assert!(
+        note["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("RDPSWEEP-NAMES")),
+        "{note:#}"
+    );
+
+    let by_address = scan(&addr.to_string(), &[]);
+    let trust = &by_address["tls"]["trust"];
+    assert_eq!(trust["name_checked"], "RDPSWEEP-NAMES", "{by_address:#}");
+    assert!(
+        trust["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("untrusted: name mismatch")),
+        "{by_address:#}"
+    );
+    let ids = finding_ids(&by_address);
+    assert!(ids.contains(&"cert-name-mismatch".to_owned()), "{ids:?}");
+    assert!(
+        !ids.contains(&"cert-ntlm-name-differs".to_owned()),
+        "{ids:?}"
+    );
+    server.assert_running();
+}
