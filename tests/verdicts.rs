@@ -129,7 +129,18 @@ fn xrdp_standard_rdp_security_levels_agree_with_nmap() {
             weak,
             "{what}"
         );
-        assert!(ids.contains(&"standard-rdp-security-allowed".to_owned()));
+        let layer = r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["id"] == "standard-rdp-security-allowed")
+            .unwrap_or_else(|| panic!("{what}"));
+        assert!(
+            layer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("encryption level {level} ({method})"))),
+            "{layer:#}"
+        );
 
         let deep = scan(&target, &["--deep"]);
         let rdp = &deep["rdp_security"];
@@ -244,6 +255,12 @@ fn each_server_kind_is_named_with_its_evidence() {
         // Not Windows: no Windows release, no end-of-support finding, whatever NTLM said.
         assert_eq!(r["ntlm"]["os_name"], Value::Null, "{name}: {r:#}");
         assert!(!finding_ids(&r).contains(&"os-end-of-support".to_owned()));
+        // xrdp negotiate accepts Standard RDP Security at its default level too.
+        if name == "xrdp negotiate" {
+            assert_eq!(r["rdp_security"]["encryption_level"], "high", "{r:#}");
+        } else {
+            assert_eq!(r["rdp_security"], Value::Null, "{name}: {r:#}");
+        }
         // The default plan decides every TLS version within five connections.
         assert_eq!(r["tls"]["versions_undecided"], json!([]), "{name}: {r:#}");
         assert!(

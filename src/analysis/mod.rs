@@ -153,6 +153,7 @@ pub fn analyse(
 
     report.rdp_security = rdp_security::rdp_security_report(&obs.connections, now);
     if let Some(rdp) = &report.rdp_security {
+        rdp_security::name_the_level(&mut report.findings, rdp);
         report.findings.extend(rdp_security::findings(rdp));
     }
 

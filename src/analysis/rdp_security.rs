@@ -116,6 +116,23 @@ fn certificate(c: &ServerCertificate, now: OffsetDateTime) -> RdpCertificateRepo
     }
 }
 
+/// Names the encryption level and methods in the `standard-rdp-security-allowed` finding
+/// (raised from the negotiation alone, before the MCS exchange was read).
+pub fn name_the_level(findings: &mut [Finding], report: &RdpSecurityReport) {
+    let Some(level) = report.encryption_level.as_deref() else {
+        return;
+    };
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.id == ids::STANDARD_RDP_SECURITY_ALLOWED)
+    {
+        f.message = format!(
+            "Standard RDP Security (RC4, no server authentication: open to a man in the middle) is accepted, at encryption level {level} ({}); set the security layer to SSL/TLS or Negotiate with NLA.",
+            report.encryption_methods.join(", ")
+        );
+    }
+}
+
 /// `rdp-encryption-none` for the level none (nothing encrypted, MS-RDPBCGR 5.3.1);
 /// `rdp-encryption-weak` for 40- or 56-bit keys or the low level (only client-to-server
 /// traffic encrypted): Nessus plugin 57690's concern.
@@ -246,6 +263,26 @@ mod tests {
         assert!(r.methods_enumerated);
         assert_eq!(r.encryption_methods, ["128bit", "fips"]);
         assert!(findings(&r).is_empty());
+    }
+
+    #[test]
+    fn the_layer_finding_names_the_level() {
+        let conns = [rdp_conn(
+            Purpose::Negotiation,
+            Ok(response(EncryptionLevel::HIGH, EncryptionMethods::BIT_128)),
+        )];
+        let r = rdp_security_report(&conns, NOW).expect("report");
+        let mut f = vec![
+            Finding::new(ids::STANDARD_RDP_SECURITY_ALLOWED, Severity::Medium, "x"),
+            Finding::new(ids::NLA_NOT_REQUIRED, Severity::Medium, "y"),
+        ];
+        name_the_level(&mut f, &r);
+        assert!(
+            f[0].message.contains("encryption level high (128bit)"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[1].message, "y");
     }
 
     #[test]
