@@ -10,12 +10,22 @@
 //! negotiated, the furthest connection state, the Standard RDP encryption method, what the
 //! client logs and, where the client's log does not say why, what the server logs.
 //!
+//! Then the prediction is checked against it: the same servers are scanned by the binary
+//! with `--client-profile local` and no `DISPLAY` (as on an SSH jump host), from the client's
+//! source address, and every row the model can speak for (the default client: no extra
+//! arguments, the right password) must agree: a `local` cell that says ok, warn or exposed
+//! must have connected, one that says blocked must have failed; depends and unknown are
+//! misses. The test prints `N/N cells agree` and fails on any disagreement or miss.
+//!
 //! Run with `--nocapture` to see the measured table with the time of each attempt.
 
 mod support;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use support::xfreerdp::{self, Attempt, Connect, Source, Xfreerdp};
 use support::{Certs, FreerdpShadow, Server, ShadowOptions, Xrdp, XrdpOptions, endpoint, loopback};
@@ -358,6 +368,50 @@ fn table_line(row: &Row, a: &Attempt) -> String {
     )
 }
 
+/// `rdpsweep scan --client-profile local` of `targets` without `DISPLAY`, from `source` when
+/// given: the `local` cell (`outcome:reason`) of each endpoint.
+fn local_cells(targets: &[SocketAddrV4], source: Option<Ipv4Addr>) -> Vec<(SocketAddrV4, String)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdpsweep"));
+    cmd.env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(["scan", "--no-progress", "--format", "jsonl"])
+        .args(["--client-profile", "local"])
+        .stdin(Stdio::null());
+    if let Some(ip) = source {
+        cmd.args(["--source-ip", &ip.to_string()]);
+    }
+    cmd.args(targets.iter().map(ToString::to_string));
+    let out = cmd.output().expect("run rdpsweep");
+    assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
+    let records = support::jsonl(&out.stdout);
+    targets
+        .iter()
+        .map(|addr| {
+            let r = records
+                .iter()
+                .find(|r| r["ip"] == addr.ip().to_string() && r["port"] == addr.port())
+                .unwrap_or_else(|| panic!("no record for {addr}: {}", support::show(&out)));
+            let cell = &r["compat"]["local"];
+            let text = match (cell["outcome"].as_str(), cell["reason"].as_str()) {
+                (Some(o), Some(reason)) => format!("{o}:{reason}"),
+                (Some(o), None) => o.to_owned(),
+                _ => panic!("no local cell for {addr} (is the local FreeRDP detected?): {r:#}"),
+            };
+            (*addr, text)
+        })
+        .collect()
+}
+
+/// Whether a matrix cell predicts a connection: `Some(true)` for ok, warn and exposed,
+/// `Some(false)` for blocked, `None` (a miss) for depends and unknown.
+fn predicts_connection(cell: &str) -> Option<bool> {
+    match cell.split(':').next() {
+        Some("ok" | "warn" | "exposed") => Some(true),
+        Some("blocked") => Some(false),
+        _ => None,
+    }
+}
+
 #[test]
 fn xfreerdp_against_every_test_server() {
     let rows = table();
@@ -399,6 +453,7 @@ fn xfreerdp_against_every_test_server() {
         "|---|---|---|---|---|---|---|---|".into(),
     ];
     let mut failures = Vec::new();
+    let mut attempts = Vec::new();
     for r in &rows {
         let Some((_, server)) = servers.iter_mut().find(|(k, _)| *k == r.server) else {
             unreachable!("every row's server was started");
@@ -438,12 +493,92 @@ fn xfreerdp_against_every_test_server() {
             ));
         }
         lines.push(line);
+        attempts.push(attempt.connected());
     }
     let table = lines.join("\n");
     println!("{table}");
+
+    // The prediction: the `local` column of a scan of the same servers, from the same source.
+    let addr_of = |kind: Kind| {
+        servers
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| s.addr())
+            .unwrap_or_else(|| unreachable!("every row's server was started"))
+    };
+    let Source::Address(source_ip) = source else {
+        unreachable!("the client's source is an address");
+    };
+    let compared: Vec<(&Row, bool)> = rows
+        .iter()
+        .zip(attempts)
+        .filter(|(r, _)| r.extra.is_empty() && !r.wrong_password)
+        .collect();
+    let targets = |localhost: bool| -> Vec<SocketAddrV4> {
+        let mut t: Vec<SocketAddrV4> = compared
+            .iter()
+            .filter(|(r, _)| r.from_localhost == localhost)
+            .map(|(r, _)| addr_of(r.server))
+            .collect();
+        t.dedup();
+        t
+    };
+    let mut cells = local_cells(&targets(false), Some(source_ip));
+    let from_localhost = local_cells(&targets(true), None);
+    let mut agree = 0;
+    let mut wrong = Vec::new();
+    let mut matrix = vec![
+        String::new(),
+        "| server | client arguments | real client | rdpsweep `local` cell | agrees |".into(),
+        "|---|---|---|---|---|".into(),
+    ];
+    for (r, connected) in &compared {
+        let addr = addr_of(r.server);
+        let list = if r.from_localhost {
+            &from_localhost
+        } else {
+            &mut cells
+        };
+        let cell = list
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| unreachable!("every compared endpoint was scanned"));
+        let verdict = match predicts_connection(&cell) {
+            Some(p) if p == *connected => {
+                agree += 1;
+                "yes"
+            }
+            Some(_) => "**no**",
+            None => "miss",
+        };
+        let line = format!(
+            "| {} | {} | {} | {cell} | {verdict} |",
+            r.server.label(),
+            if r.from_localhost {
+                "from 127.0.0.1"
+            } else {
+                ""
+            },
+            if *connected { "connected" } else { "failed" },
+        );
+        if verdict != "yes" {
+            wrong.push(line.clone());
+        }
+        matrix.push(line);
+    }
+    matrix.push(String::new());
+    matrix.push(format!("{agree}/{} cells agree", compared.len()));
+    let matrix = matrix.join("\n");
+    println!("{matrix}");
     assert!(
         failures.is_empty(),
         "the real client no longer does what the table says:\n{}\n\nmeasured:\n{table}",
         failures.join("\n\n")
+    );
+    assert!(
+        wrong.is_empty(),
+        "the matrix disagrees with the real client (or misses):\n{}\n{matrix}",
+        wrong.join("\n")
     );
 }

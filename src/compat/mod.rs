@@ -228,11 +228,14 @@ fn issues(host: &HostReport, client: &ClientProfile) -> Vec<Issue> {
             }
         }
     }
-    // A client that accepts the pre-fix CredSSP exchange exposes every server it reaches.
+    // A client that accepts the pre-fix CredSSP exchange exposes every server it reaches with
+    // CredSSP: a man in the middle claims an old version whatever the server runs. A session
+    // without CredSSP (TLS alone, Standard RDP Security) has no exchange to downgrade.
     let exposed_already = out
         .iter()
         .any(|i| i.outcome == Outcome::Exposed && i.reason == CREDSSP_ORACLE);
-    if client.credssp_fix == Tristate::Yes
+    if layer == Layer::Credssp
+        && client.credssp_fix == Tristate::Yes
         && client.effective_policy() == Some(OraclePolicy::Vulnerable)
         && !exposed_already
     {

@@ -470,14 +470,18 @@ fn the_vulnerable_workaround_left_in_place_is_exposed_with_its_rollback() {
         assert!(text.contains(&remediation::reg_add_oracle(1)), "{text}");
         assert!(text.contains("gpupdate /force"), "{text}");
     }
-    // Even a TLS-only server: the client is the one that exposes.
+    // A server without CredSSP (TLS alone): no CredSSP exchange to downgrade, nothing exposed.
     let mut tls_only = patched_server();
     tls_only.security.protocols.credssp = Some(false);
+    tls_only.security.protocols.credssp_early_auth = Some(false);
     tls_only.security.protocols.tls = Some(true);
     tls_only.security.nla = NlaVerdict::NotSupported;
+    tls_only.credssp = None;
+    let cell = evaluate(&tls_only, &p("patched-vulnerable"));
+    assert_eq!(cell_str(&cell), "ok", "{cell:?}");
     assert_eq!(
-        cell_str(&evaluate(&tls_only, &p("patched-vulnerable"))),
-        "exposed:credssp-oracle"
+        cell_str(&evaluate(&tls_only, &p("patched-mitigated"))),
+        "ok"
     );
     // And `rdpsweep client` says so about the client itself.
     let ids: Vec<String> = p("patched-vulnerable")
