@@ -25,8 +25,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use support::xfreerdp::{self, Attempt, Connect, Source, Xfreerdp};
 use support::{Certs, FreerdpShadow, Server, ShadowOptions, Xrdp, XrdpOptions, endpoint, loopback};
 
