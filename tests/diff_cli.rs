@@ -600,7 +600,7 @@ fn schema_versions_report_refuses_to_merge_diff_compares() {
     let out = diff(&v1, &v2, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", support::show(&out));
     let note = format!(
-        "rdpsweep: note: {} has schema version 1, {} has 2: fields added after version 1 are not compared (schema_version, server, rdp_security, tls.versions_undecided)",
+        "rdpsweep: note: {} has schema version 1, {} has 2: fields added after version 1 are not compared (schema_version, server, rdp_security, tls.versions_undecided, tls.trust.name_checked, ntlm.domain_joined)",
         v1.display(),
         v2.display()
     );

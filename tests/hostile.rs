@@ -1256,6 +1256,35 @@ fn resume_skips_what_is_done_repairs_a_torn_last_line_and_appends_the_rest() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(std::fs::read(&jsonl).expect("read"), before);
+
+    // A file written by an older rdpsweep (schema version 1: no `schema_version`): appending
+    // this version's records would make a file `report` refuses. Refused, file untouched.
+    let old: String = String::from_utf8_lossy(&before)
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("a record");
+            v.as_object_mut()
+                .expect("an object")
+                .remove("schema_version");
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&jsonl, &old).expect("write the old file");
+    let out = rdpsweep()
+        .args(["scan", "--format", "jsonl", "--no-progress", "-o"])
+        .arg(&jsonl)
+        .arg("--resume")
+        .arg(&jsonl)
+        .arg(format!("127.0.0.1:{}", port("a")))
+        .output()
+        .expect("run rdpsweep");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("schema version 1") && stderr.contains("start a new file"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&jsonl).expect("read"), old);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -470,7 +470,7 @@ mod tests {
         assert_eq!(ignore, after_1);
         assert!(notes[0].contains("has schema version 1,"), "{notes:?}");
         assert!(
-            notes[0].ends_with("(schema_version, server, rdp_security, tls.versions_undecided)")
+            notes[0].ends_with("(schema_version, server, rdp_security, tls.versions_undecided, tls.trust.name_checked, ntlm.domain_joined)")
         );
         // Both files mixing the same versions (resumed by a newer rdpsweep).
         let (ignore, notes) = ignored(&[1, 2], &[2, 1]);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
 use clap::Args;
 
 use super::exit;
@@ -20,6 +21,7 @@ use crate::probe::pace::Pacer;
 use crate::probe::tls::TlsContext;
 use crate::report::output::{Format, OutputSpec, Outputs};
 use crate::report::saved;
+use crate::report::schema::SCHEMA_VERSION;
 use crate::report::summary::ScanMeta;
 use crate::scan::{self, Resolve, ScanConfig};
 use crate::target::{self, Shard, TargetSet, TargetSpec};
@@ -117,6 +119,18 @@ fn load_resume(path: &Path) -> Result<scan::Resume> {
     let saved = saved::read(path)?;
     for w in &saved.warnings {
         eprintln!("rdpsweep: --resume {w}");
+    }
+    // Appending records of this version to a file of another would make a file that
+    // `report` and `diff` refuse (one schema version per file).
+    if let Some((version, _)) = saved
+        .schema_versions()
+        .into_iter()
+        .find(|(v, _)| *v != SCHEMA_VERSION)
+    {
+        anyhow::bail!(
+            "--resume {}: its records have schema version {version}, this rdpsweep writes {SCHEMA_VERSION}; finish that scan with the rdpsweep that started it, or start a new file (docs/output.md, schema versions)",
+            path.display()
+        );
     }
     Ok(scan::Resume::from_saved(&saved))
 }

@@ -93,6 +93,8 @@ pub const SCHEMA_FIELDS: &[(u32, &[&str])] = &[(
         "server",
         "rdp_security",
         "tls.versions_undecided",
+        "tls.trust.name_checked",
+        "ntlm.domain_joined",
     ],
 )];
 
