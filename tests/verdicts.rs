@@ -35,6 +35,15 @@ fn scan(target: &str, extra: &[&str]) -> Value {
     records.into_iter().next().expect("one record")
 }
 
+/// The finding `id` of record `r`, if raised.
+fn finding<'a>(r: &'a Value, id: &str) -> Option<&'a Value> {
+    r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == id)
+}
+
 fn finding_ids(r: &Value) -> Vec<String> {
     r["findings"]
         .as_array()
@@ -129,12 +138,8 @@ fn xrdp_standard_rdp_security_levels_agree_with_nmap() {
             weak,
             "{what}"
         );
-        let layer = r["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .find(|f| f["id"] == "standard-rdp-security-allowed")
-            .unwrap_or_else(|| panic!("{what}"));
+        let layer =
+            finding(&r, "standard-rdp-security-allowed").unwrap_or_else(|| panic!("{what}"));
         assert!(
             layer["message"]
                 .as_str()
@@ -181,11 +186,7 @@ fn shadow_standard_rdp_security_from_another_source_and_from_localhost() {
         json!(["40bit", "56bit", "128bit", "fips"]),
         "{deep:#}"
     );
-    let weak = deep["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["id"] == "rdp-encryption-weak")
+    let weak = finding(&deep, "rdp-encryption-weak")
         .unwrap_or_else(|| panic!("40- and 56-bit accepted: {deep:#}"));
     assert!(
         weak["message"]
@@ -293,11 +294,7 @@ fn names_are_judged_on_the_name_the_client_types() {
     assert_eq!(trust["name"], "trusted", "{by_name:#}");
     let ids = finding_ids(&by_name);
     assert!(!ids.contains(&"cert-name-mismatch".to_owned()), "{ids:?}");
-    let note = by_name["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["id"] == "cert-ntlm-name-differs")
+    let note = finding(&by_name, "cert-ntlm-name-differs")
         .unwrap_or_else(|| panic!("no note about the NTLM name: {by_name:#}"));
     assert_eq!(note["severity"], "info", "{note:#}");
     assert!(
