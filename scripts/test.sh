@@ -20,7 +20,7 @@ TEST_PACKAGES=(xrdp freerdp2-shadow-x11 freerdp2-x11 xvfb openssl chromium libre
 # What the `openssl` crate's `vendored` feature needs to build OpenSSL from source.
 BUILD_PACKAGES=(perl make gcc libc6-dev)
 # Commands the test harness runs (each must exist after the install).
-REQUIRED_COMMANDS=(xrdp xrdp-keygen freerdp-shadow-cli xfreerdp Xvfb openssl unshare hostname cc chromium soffice pdftoppm)
+REQUIRED_COMMANDS=(xrdp xrdp-keygen freerdp-shadow-cli xfreerdp Xvfb openssl unshare hostname cc chromium soffice pdftoppm nmap)
 
 LOCKED=()
 if [[ "${CI:-}" == "true" ]]; then
