@@ -75,45 +75,14 @@ summary() {
 }
 trap summary EXIT
 
-die() {
-    printf '[test.sh] ERROR: %s\n' "$*" >&2
-    exit 1
-}
-
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root to run: $* (run this script as root, or install sudo)"
-    fi
-}
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
 
 # --- 1. system packages -------------------------------------------------------------------------
 step "system packages (${TEST_PACKAGES[*]} ${BUILD_PACKAGES[*]})"
-missing=()
-for pkg in "${TEST_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"; do
-    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != "installed" ]]; then
-        missing+=("$pkg")
-    fi
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get: install them by hand"
-    echo "installing: ${missing[*]}"
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-    echo "all installed"
-fi
-for cmd in "${REQUIRED_COMMANDS[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || die "command '$cmd' is missing after the install"
-done
-# xrdp's Standard RDP Security key (the package's postinst makes it; the tests need it).
-if [[ ! -e /etc/xrdp/rsakeys.ini ]]; then
-    echo "creating /etc/xrdp/rsakeys.ini"
-    as_root sh -c 'umask 077 && xrdp-keygen xrdp auto'
-fi
+install_missing "${TEST_PACKAGES[@]}" "${BUILD_PACKAGES[@]}"
+require_commands "${REQUIRED_COMMANDS[@]}"
+ensure_xrdp_rsakeys
 
 # --- 2. Rust components -------------------------------------------------------------------------
 step "rust components (rustfmt, clippy)"

@@ -34,7 +34,7 @@ fn bad_targets_exit_2_naming_the_token() {
             vec!["scan", "-i", "/nonexistent/targets.txt"],
             "/nonexistent/targets.txt",
         ),
-        (vec!["scan", "127.0.0.1", "-o", "out.xlsx"], "out.xlsx"),
+        (vec!["scan", "127.0.0.1", "-o", "out.pdf"], "out.pdf"),
         (vec!["scan"], "no targets"),
     ] {
         let out = rdpsweep(&args);
@@ -141,12 +141,9 @@ fn every_output_format_is_written() {
         csv_text.starts_with("\u{feff}\"target\",\"ip\",\"port\",\"status\""),
         "{csv_text}"
     );
+    // The CSV lists the endpoints that answered: none here, so only the header.
     let rows: Vec<&str> = csv_text.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(rows.len(), 3, "{csv_text}");
-    assert!(
-        rows[1].contains(&format!(",{port},\"closed\"")),
-        "{csv_text}"
-    );
+    assert_eq!(rows.len(), 1, "{csv_text}");
 }
 
 #[test]

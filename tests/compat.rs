@@ -142,7 +142,24 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
             .to_vec()
         )
     );
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    // The four servers, in address order; the closed port is counted, not listed (the
+    // matrix is a human-facing view: docs/output.md, "Which endpoints, in which order").
+    let ports: Vec<String> = rows.iter().skip(1).map(|r| r[2].clone()).collect();
+    assert_eq!(
+        ports,
+        [
+            shadow.addr(),
+            xrdp_ca.addr(),
+            xrdp_tls10.addr(),
+            xrdp_rdp.addr()
+        ]
+        .map(|a| a.port().to_string()),
+        "{rows:?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r[2] == closed.port().to_string()),
+        "{rows:?}"
+    );
     let clients = [
         "patched-mitigated",
         "unpatched",
@@ -186,7 +203,8 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "ok",
                 "ok",
                 "blocked:tls-version",
-                "exposed:credssp-oracle",
+                // No CredSSP exchange to downgrade: the workaround changes nothing here.
+                "ok",
             ],
         ),
         // TLS 1.0 only, self-signed.
@@ -201,7 +219,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "warn:cert-warning",
                 "blocked:tls-version",
                 "warn:cert-warning",
-                "exposed:credssp-oracle",
+                "warn:cert-warning",
             ],
         ),
         // Standard RDP Security only.
@@ -216,7 +234,7 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
                 "warn:security-layer",
                 "blocked:security-layer",
                 "warn:security-layer",
-                "exposed:credssp-oracle",
+                "warn:security-layer",
             ],
         ),
     ];
@@ -237,7 +255,6 @@ fn matrix_of_real_servers_with_client_state_and_fleet() {
     }
     assert!(problems.is_empty(), "{}\n{rows:#?}", problems.join("\n"));
     for client in clients {
-        assert_eq!(cells(&rows, closed.port(), client), "unknown:not-rdp");
         // The summary line counts the 4 RDP hosts only, exactly as the matrix says.
         let status = rows[0].iter().position(|h| h == "status").expect("status");
         let col = rows[0].iter().position(|h| h == client).expect("column");

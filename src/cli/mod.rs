@@ -72,14 +72,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `-o FILE` arguments with the format each extension names (`.csv`, `.json`, `.jsonl`).
+/// `-o FILE` arguments with the format each extension names (`.csv`, `.json`, `.jsonl`,
+/// `.xlsx`, `.html`, `.txt`).
 pub(crate) fn output_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>> {
     paths
         .iter()
         .map(|path| {
             let format = Format::from_path(path).with_context(|| {
                 format!(
-                    "cannot tell the format of output file {}: use a .csv, .json or .jsonl extension",
+                    "cannot tell the format of output file {}: use a .csv, .json, .jsonl, .xlsx, .html or .txt extension",
                     path.display()
                 )
             })?;

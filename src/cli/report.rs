@@ -13,6 +13,7 @@ use super::exit;
 use super::select::{CompatArgs, resolve_clients};
 use crate::client::builtin;
 use crate::report::output::{Format, OutputSpec, Outputs};
+use crate::report::rows::Rows;
 use crate::report::saved;
 use crate::report::summary::{ScanMeta, Summary};
 
@@ -27,9 +28,14 @@ pub struct ReportArgs {
     /// Format on standard output.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Write results to FILE; the format follows the extension (.csv .json .jsonl).
+    /// Write results to FILE; the format follows the extension: .csv .json .jsonl, .xlsx (a
+    /// workbook), .html (a self-contained report), .txt (the table). Repeatable.
     #[arg(short, long, value_name = "FILE")]
     pub output: Vec<PathBuf>,
+    /// List every endpoint in the table, CSV, matrix, workbook and HTML, closed and filtered
+    /// ones too (by default they list the endpoints that answered and only count the others).
+    #[arg(long)]
+    pub all_endpoints: bool,
     #[command(flatten)]
     pub compat: CompatArgs,
 }
@@ -66,6 +72,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
             matrix: args.compat.matrix.clone(),
             append: None,
             clients: clients.iter().map(|c| c.name.clone()).collect(),
+            rows: Rows::from_all_endpoints(args.all_endpoints),
         })?;
         Ok((merged.hosts, outputs, clients))
     })();

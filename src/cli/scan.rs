@@ -20,6 +20,7 @@ use crate::probe::ProbeOptions;
 use crate::probe::pace::Pacer;
 use crate::probe::tls::TlsContext;
 use crate::report::output::{Format, OutputSpec, Outputs};
+use crate::report::rows::Rows;
 use crate::report::saved;
 use crate::report::schema::SCHEMA_VERSION;
 use crate::report::summary::ScanMeta;
@@ -46,9 +47,15 @@ pub struct ScanArgs {
     /// Read exclusions from FILE.
     #[arg(long, value_name = "FILE")]
     pub exclude_file: Vec<PathBuf>,
-    /// Write results to FILE; the format follows the extension (.csv .json .jsonl). Repeatable.
+    /// Write results to FILE; the format follows the extension: .csv .json .jsonl, .xlsx (a
+    /// workbook), .html (a self-contained report), .txt (the table). Repeatable.
     #[arg(short, long, value_name = "FILE")]
     pub output: Vec<PathBuf>,
+    /// List every endpoint in the table, CSV, matrix, workbook and HTML, closed and filtered
+    /// ones too (by default they list the endpoints that answered and only count the others;
+    /// JSON and JSONL always hold every endpoint).
+    #[arg(long)]
+    pub all_endpoints: bool,
     /// Format on standard output.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -373,6 +380,7 @@ pub async fn run(args: ScanArgs) -> ExitCode {
             .iter()
             .map(|c| c.name.clone())
             .collect(),
+        rows: Rows::from_all_endpoints(args.all_endpoints),
     };
     let mut outputs = match Outputs::open(&spec) {
         Ok(o) => o,

@@ -376,6 +376,11 @@ impl<W: Write> CsvWriter<W> {
         self.inner.flush()
     }
 
+    /// The underlying writer (flush first to see every byte in it).
+    pub fn get_ref(&self) -> &W {
+        self.inner.get_ref()
+    }
+
     pub fn into_inner(self) -> std::io::Result<W> {
         self.inner
             .into_inner()

@@ -134,6 +134,11 @@ impl<W: Write> MatrixWriter<W> {
         self.inner.flush()
     }
 
+    /// The underlying writer (flush first to see every byte in it).
+    pub fn get_ref(&self) -> &W {
+        self.inner.get_ref()
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn into_inner(self) -> std::io::Result<W> {
         self.inner

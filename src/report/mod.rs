@@ -7,6 +7,7 @@ pub mod gate;
 pub mod html;
 pub mod matrix;
 pub mod output;
+pub mod rows;
 pub mod sanitize;
 pub mod saved;
 pub mod schema;

@@ -1,13 +1,16 @@
-//! The terminal table: one aligned line per endpoint, streamed as endpoints finish, and a
-//! final count line. Closed and filtered endpoints are counted, not listed. Every value goes
-//! through [`sanitize::escape_controls`]: no server text reaches the terminal raw.
+//! The terminal table: one aligned line per endpoint, in endpoint order once the scan ends,
+//! and a final count line. Closed and filtered endpoints are counted, not listed, unless
+//! `--all-endpoints` ([`super::rows`]). Every value goes through
+//! [`sanitize::escape_controls`]: no server text reaches the terminal raw.
 
+use std::collections::BinaryHeap;
 use std::io::Write;
 
 use unicode_width::UnicodeWidthStr;
 
 use super::HostReport;
 use super::matrix;
+use super::rows::{EndpointOrder, Rows};
 use super::sanitize;
 use super::schema::Status;
 use super::summary::Summary;
@@ -179,28 +182,31 @@ fn fit(s: &str, width: usize) -> String {
 /// At most this many hosts in the terminal's compact matrix.
 pub const COMPACT_ROWS: usize = 200;
 
-/// One row of the compact matrix: its sort key `(ip, port, target)`, the endpoint and the
-/// cell texts in client order.
-type CompactRow = ((Option<std::net::IpAddr>, u16, String), String, Vec<String>);
+/// One row of the compact matrix: its order, the endpoint and the cell texts in client order.
+type CompactRow = (EndpointOrder, String, Vec<String>);
 
-/// Streams table lines to `out`; at the end, the count line and, when clients were evaluated,
-/// the compact compatibility matrix and the per-client counts.
+/// Collects the table's lines as endpoints finish and prints them in endpoint order when the
+/// scan ends ([`super::rows`]), then the count line and, when clients were evaluated, the
+/// compact compatibility matrix (the first [`COMPACT_ROWS`] RDP hosts in that order) and the
+/// per-client counts.
 pub struct TableWriter<W: Write> {
     out: W,
-    header_done: bool,
+    rows: Rows,
     clients: Vec<String>,
-    /// `(ip, port, target)` sort key, endpoint, cell texts: the compact matrix's rows.
-    compact: Vec<CompactRow>,
+    lines: Vec<(EndpointOrder, String)>,
+    /// The lowest [`COMPACT_ROWS`] RDP hosts so far (a max-heap: the highest is dropped).
+    compact: BinaryHeap<CompactRow>,
     compact_more: u64,
 }
 
 impl<W: Write> TableWriter<W> {
-    pub fn new(out: W) -> Self {
+    pub fn new(out: W, rows: Rows) -> Self {
         Self {
             out,
-            header_done: false,
+            rows,
             clients: Vec::new(),
-            compact: Vec::new(),
+            lines: Vec::new(),
+            compact: BinaryHeap::new(),
             compact_more: 0,
         }
     }
@@ -211,48 +217,52 @@ impl<W: Write> TableWriter<W> {
         self
     }
 
-    fn line(&mut self, cells: impl Iterator<Item = String>) -> std::io::Result<()> {
+    fn line(cells: impl Iterator<Item = String>) -> String {
         let line: Vec<String> = cells.collect();
-        writeln!(self.out, "{}", line.join("  ").trim_end())
+        line.join("  ").trim_end().to_owned()
     }
 
     pub fn write(&mut self, r: &HostReport) -> std::io::Result<()> {
         if r.status == Status::Rdp && !self.clients.is_empty() {
-            if self.compact.len() < COMPACT_ROWS {
-                let cells = self
-                    .clients
-                    .iter()
-                    .map(|c| matrix::cell_text(r.compat.get(c)))
-                    .collect();
-                let key = (r.ip, r.port, r.target.clone());
-                self.compact.push((key, r.endpoint(), cells));
-            } else {
+            let cells = self
+                .clients
+                .iter()
+                .map(|c| matrix::cell_text(r.compat.get(c)))
+                .collect();
+            self.compact
+                .push((EndpointOrder::of(r), r.endpoint(), cells));
+            if self.compact.len() > COMPACT_ROWS {
+                self.compact.pop();
                 self.compact_more += 1;
             }
         }
-        if matches!(r.status, Status::Closed | Status::Filtered) {
+        if !self.rows.lists(r) {
             return Ok(());
         }
-        if !self.header_done {
-            self.header_done = true;
-            self.line(COLS.iter().map(|c| fit(c.title, c.width)))?;
-        }
-        let cells: Vec<String> = COLS
+        let cells = COLS
             .iter()
-            .map(|c| fit(&sanitize::escape_controls(&(c.value)(r)), c.width))
-            .collect();
-        self.line(cells.into_iter())?;
-        self.out.flush()
+            .map(|c| fit(&sanitize::escape_controls(&(c.value)(r)), c.width));
+        self.lines.push((EndpointOrder::of(r), Self::line(cells)));
+        Ok(())
     }
 
     pub fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        if self.header_done {
+        if !self.lines.is_empty() {
+            self.lines.sort_by(|a, b| a.0.cmp(&b.0));
+            writeln!(
+                self.out,
+                "{}",
+                Self::line(COLS.iter().map(|c| fit(c.title, c.width)))
+            )?;
+            for (_, line) in std::mem::take(&mut self.lines) {
+                writeln!(self.out, "{line}")?;
+            }
             writeln!(self.out)?;
         }
         writeln!(self.out, "{}", summary.count_line())?;
         if !self.clients.is_empty() {
-            self.compact.sort_by(|a, b| a.0.cmp(&b.0));
             let rows: Vec<(String, Vec<String>)> = std::mem::take(&mut self.compact)
+                .into_sorted_vec()
                 .into_iter()
                 .map(|(_, endpoint, cells)| (endpoint, cells))
                 .collect();
