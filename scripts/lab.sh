@@ -167,7 +167,7 @@ start() {
     echo $! >>"$dir/pids"
     wait_listening "$NET.15" "$PORT" "http.server" "$dir/http.log"
     echo "$NET.15:$PORT" >>"$dir/targets.txt"
-    printf '  %-22s an HTTP server (not RDP)\n' "$NET.15:$PORT"
+    printf '  %-22s an HTTP server (not RDP; it waits for a whole HTTP request, so the scan times out: error)\n' "$NET.15:$PORT"
     # And nothing at all.
     echo "$NET.16:$PORT" >>"$dir/targets.txt"
     printf '  %-22s nothing listening (closed)\n' "$NET.16:$PORT"
