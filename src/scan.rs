@@ -5,11 +5,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -38,8 +38,11 @@ pub enum Resolve {
 pub struct ScanConfig {
     pub probe: ProbeOptions,
     pub analysis: AnalysisOptions,
-    /// Endpoints in flight at once.
+    /// Endpoints in the full probe at once (`--concurrency`): past their first connection.
     pub concurrency: usize,
+    /// Endpoints whose first connection is pending, at once (`--connect-concurrency`): a
+    /// socket and a small task each.
+    pub connect_concurrency: usize,
     pub resolve: Resolve,
     /// Show a progress bar on stderr.
     pub progress: bool,
@@ -100,6 +103,7 @@ struct Shared {
     targets: Arc<TargetSet>,
     /// Every finished report goes here, as soon as it is finished.
     finished: mpsc::UnboundedSender<HostReport>,
+    stages: Stages,
 }
 
 impl Shared {
@@ -129,21 +133,109 @@ fn now_unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn probe_one(shared: &Shared, target: String, name: Option<&str>, ip: IpAddr, port: u16) {
-    let addr = SocketAddr::new(ip, port);
-    let mut started_ms = now_unix_ms();
-    let mut obs = probe::probe_endpoint(addr, name, &shared.probe).await;
+/// Where the endpoints in flight are: the pending stage (name lookup, `--rate` pacer, first
+/// TCP connect) or a full-probe slot. The scheduler admits a new endpoint only while fewer than
+/// `--connect-concurrency` are pending.
+struct Stages {
+    /// Endpoints in flight that hold no full-probe slot.
+    pending: AtomicUsize,
+    /// Of those, endpoints whose first connection is open and that wait for a slot.
+    connected: AtomicUsize,
+    /// At most this many wait for a slot with an open connection (`--concurrency`).
+    connected_max: usize,
+    /// The full-probe slots (`--concurrency`).
+    slots: Arc<Semaphore>,
+    /// Woken whenever an endpoint leaves the pending stage.
+    changed: Notify,
+}
+
+/// One endpoint counted in [`Stages::pending`] until dropped.
+struct Pending<'a>(&'a Stages);
+
+impl<'a> Pending<'a> {
+    /// Counts one more pending endpoint (the scheduler counts an endpoint when it admits it,
+    /// so only a name's second and later addresses enter here).
+    fn enter(stages: &'a Stages) -> Self {
+        stages.pending.fetch_add(1, Ordering::Relaxed);
+        Self(stages)
+    }
+
+    /// Takes over the count the scheduler made when it admitted the endpoint.
+    fn admitted(stages: &'a Stages) -> Self {
+        Self(stages)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
+    }
+}
+
+/// The first connection, retried after local resource exhaustion (never a property of the
+/// host): exponential back-off, each retry counted in the summary.
+async fn connect_first(shared: &Shared, addr: SocketAddr) -> probe::FirstConnect {
+    let mut first = probe::connect_first(addr, &shared.probe).await;
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
-        if !obs.connect_error().is_some_and(StageError::is_local) {
+        if !first.error().is_some_and(StageError::is_local) {
             break;
         }
         shared.local_errors.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(pause).await;
         pause *= 2;
-        started_ms = now_unix_ms();
-        obs = probe::probe_endpoint(addr, name, &shared.probe).await;
+        first = probe::connect_first(addr, &shared.probe).await;
     }
+    first
+}
+
+/// Probes one address: the pending stage (first connection) under the `pending` count, then,
+/// if it connected, the full probe in one of the `--concurrency` slots. A failed first
+/// connection (closed, filtered, unreachable) is reported without taking a slot.
+async fn probe_one(
+    shared: &Shared,
+    pending: Pending<'_>,
+    target: String,
+    name: Option<&str>,
+    ip: IpAddr,
+    port: u16,
+) {
+    let addr = SocketAddr::new(ip, port);
+    let stages = &shared.stages;
+    let mut started_ms = now_unix_ms();
+    let first = connect_first(shared, addr).await;
+    let mut slot = None;
+    let mut first = Some(first);
+    if first
+        .as_ref()
+        .is_some_and(probe::FirstConnect::is_connected)
+    {
+        slot = Arc::clone(&stages.slots).try_acquire_owned().ok();
+        if slot.is_none() {
+            if stages.connected.fetch_add(1, Ordering::Relaxed) < stages.connected_max {
+                // Wait for a slot with the connection open (the wait is not charged to the
+                // endpoint's --timeout).
+                slot = Arc::clone(&stages.slots).acquire_owned().await.ok();
+            } else {
+                // More connections succeeded at once than slots and waiting room: close this
+                // one and connect again when a slot is free.
+                first = None;
+                slot = Arc::clone(&stages.slots).acquire_owned().await.ok();
+                started_ms = now_unix_ms();
+            }
+            stages.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    drop(pending);
+    // Boxed: the probe's state lives on the heap only while it runs, so a pending endpoint's
+    // task stays small.
+    let first = match first {
+        Some(first) => first,
+        None => Box::pin(connect_first(shared, addr)).await,
+    };
+    let obs = Box::pin(probe::probe_endpoint_with(addr, name, &shared.probe, first)).await;
+    drop(slot);
     let clock = analysis::Clock {
         now_unix: shared.now_unix,
         probe_started_ms: Some(started_ms),
@@ -159,14 +251,16 @@ async fn probe_one(shared: &Shared, target: String, name: Option<&str>, ip: IpAd
 /// Probes one candidate: its address, or each address its name resolves to (`--resolve`),
 /// handing each report over as soon as it is finished.
 async fn scan_candidate(shared: Arc<Shared>, c: Candidate) {
+    let pending = Pending::admitted(&shared.stages);
     match c.host {
-        Host::Ip(ip) => probe_one(&shared, c.target, None, ip, c.port).await,
+        Host::Ip(ip) => probe_one(&shared, pending, c.target, None, ip, c.port).await,
         Host::Name(name) => {
             let started = Instant::now();
-            let lookup = tokio::time::timeout(
+            // Boxed, like the probe: a lookup is rare, the task's own future stays small.
+            let lookup = Box::pin(tokio::time::timeout(
                 shared.probe.connect_timeout.max(Duration::from_secs(5)),
                 tokio::net::lookup_host((name.as_str(), c.port)),
-            )
+            ))
             .await;
             let addrs: Vec<IpAddr> = match lookup {
                 Ok(Ok(addrs)) => {
@@ -198,8 +292,12 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) {
             let allowed = addrs
                 .into_iter()
                 .filter(|ip| !shared.targets.is_excluded(*ip, c.port));
+            let mut pending = Some(pending);
             for ip in allowed.take(take) {
-                probe_one(&shared, c.target.clone(), Some(&name), ip, c.port).await;
+                let stage = pending
+                    .take()
+                    .unwrap_or_else(|| Pending::enter(&shared.stages));
+                probe_one(&shared, stage, c.target.clone(), Some(&name), ip, c.port).await;
             }
         }
     }
@@ -270,6 +368,13 @@ pub async fn run(
         now_unix: cfg.now_unix,
         targets: targets.clone(),
         finished,
+        stages: Stages {
+            pending: AtomicUsize::new(0),
+            connected: AtomicUsize::new(0),
+            connected_max: cfg.concurrency.max(1),
+            slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            changed: Notify::new(),
+        },
     });
     let names: Vec<String> = cfg.clients.iter().map(|c| c.name.clone()).collect();
     let total = targets.len();
@@ -285,8 +390,11 @@ pub async fn run(
         bar.suspend(|| outputs.write(&r))
     };
 
+    let pending_max = cfg.connect_concurrency.max(1);
     loop {
-        while in_flight.len() < cfg.concurrency.max(1) {
+        // Admit endpoints while fewer than --connect-concurrency are pending; the ones in the
+        // full probe (at most --concurrency) do not count.
+        while shared.stages.pending.load(Ordering::Relaxed) < pending_max {
             let Some(c) = candidates.next() else { break };
             if cfg.resume.as_ref().is_some_and(|done| done.contains(&c)) {
                 summary.resumed += 1;
@@ -294,6 +402,7 @@ pub async fn run(
                 continue;
             }
             started += 1;
+            shared.stages.pending.fetch_add(1, Ordering::Relaxed);
             in_flight.spawn(scan_candidate(shared.clone(), c));
         }
         if in_flight.is_empty() {
@@ -303,6 +412,8 @@ pub async fn run(
             // Reports first: a report is written before its task counts as done.
             biased;
             Some(r) = reports.recv() => write(r, &mut summary)?,
+            // An endpoint left the pending stage: room to admit another.
+            () = shared.stages.changed.notified() => {}
             joined = in_flight.join_next() => {
                 if let Some(Err(e)) = joined {
                     // A panicking probe is a bug; keep scanning and say so.

@@ -52,9 +52,14 @@ pub struct ScanArgs {
     /// Format on standard output.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Endpoints probed at once.
+    /// Endpoints in the full probe at once (past their first TCP connection).
     #[arg(short, long, default_value_t = 512)]
     pub concurrency: usize,
+    /// First TCP connections pending at once (filtered addresses wait here, cheaply).
+    /// Default: what the open-file limit allows, at most 16384, less when the local
+    /// connection-tracking table is in use (docs/scaling.md).
+    #[arg(long, value_name = "N")]
+    pub connect_concurrency: Option<usize>,
     /// At most N new TCP connections per second (default: unlimited).
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
@@ -198,34 +203,142 @@ fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> 
     Ok(specs)
 }
 
-/// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
-/// the limit allows.
-fn fit_fd_limit(concurrency: usize) -> usize {
-    #[cfg(unix)]
-    {
-        // One socket per endpoint in flight, plus outputs, resolver and slack.
-        let want = u64::try_from(concurrency)
-            .unwrap_or(u64::MAX)
-            .saturating_add(64);
-        if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
-            let goal = want.min(hard);
-            if goal > soft {
-                let _ = rlimit::Resource::NOFILE.set(goal, hard);
-            }
-            let soft = rlimit::Resource::NOFILE
-                .get()
-                .map(|(s, _)| s)
-                .unwrap_or(soft);
-            if soft < want {
-                let fit = usize::try_from(soft.saturating_sub(64).max(1)).unwrap_or(1);
-                tracing::warn!(
-                    "open-file limit {soft} cannot cover --concurrency {concurrency}; using {fit}"
-                );
-                return fit;
-            }
+/// Descriptors kept for everything but the endpoints' sockets: standard streams, outputs,
+/// the resolver, the platform's trust store, slack.
+const FD_RESERVE: u64 = 64;
+
+/// The most first connections pending at once by default: 4 rounds of connect timeouts for a
+/// /16, about 2 KB each (16 MB; see docs/scaling.md for the measured cost).
+pub const CONNECT_CONCURRENCY_MAX: usize = 16_384;
+
+/// The local connection-tracking table (Linux netfilter), when it is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conntrack {
+    /// `nf_conntrack_max`.
+    pub max: u64,
+    /// `nf_conntrack_count`.
+    pub count: u64,
+    /// `nf_conntrack_tcp_timeout_syn_sent`, seconds: how long an unanswered SYN's entry stays.
+    pub syn_sent_timeout_s: u64,
+}
+
+impl Conntrack {
+    /// The table of this network namespace, if the kernel tracks connections in it (a
+    /// stateful firewall or NAT is loaded and has entries).
+    pub fn read() -> Option<Self> {
+        let read = |name: &str| -> Option<u64> {
+            std::fs::read_to_string(format!("/proc/sys/net/netfilter/{name}"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let table = Self {
+            max: read("nf_conntrack_max")?,
+            count: read("nf_conntrack_count")?,
+            syn_sent_timeout_s: read("nf_conntrack_tcp_timeout_syn_sent").unwrap_or(120),
+        };
+        // A table with no entries is not tracking this namespace's traffic (our own
+        // connection to the terminal or the network would be in it).
+        (table.count > 0).then_some(table)
+    }
+
+    /// Pending connects whose entries fit in half the free table: every connect timing out
+    /// after `connect_timeout` leaves an entry for the SYN_SENT timeout (120 s on Linux), so
+    /// the table holds about `pending / connect_timeout × syn_sent_timeout` of them.
+    pub fn pending_cap(&self, connect_timeout: Duration) -> usize {
+        let free = self.max.saturating_sub(self.count) / 2;
+        let secs = connect_timeout.as_secs_f64().max(0.001);
+        let syn_sent = self.syn_sent_timeout_s.max(1) as f64;
+        // Float to integer: saturating in Rust; a NaN (impossible here) would give 0.
+        let cap = (free as f64 * secs.min(syn_sent) / syn_sent) as u64;
+        usize::try_from(cap).unwrap_or(usize::MAX).max(1)
+    }
+}
+
+/// The two concurrencies a scan runs with, and why they differ from what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fitted {
+    pub concurrency: usize,
+    pub connect_concurrency: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Fits `--concurrency` and `--connect-concurrency` (None: the default) into the open-file
+/// limit `nofile` (None: unknown or unlimited) and, for the default only, into the local
+/// connection-tracking table. Every endpoint in flight holds at most one socket: the full
+/// probes one each, the pending ones one each (those connected and waiting for a slot
+/// included).
+pub fn fit_concurrency(
+    nofile: Option<u64>,
+    concurrency: usize,
+    connect: Option<usize>,
+    conntrack: Option<&Conntrack>,
+    connect_timeout: Duration,
+) -> Fitted {
+    let mut warnings = Vec::new();
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    // Half of what is left after the reserve goes to the full probes at most, the rest to
+    // pending connects (at least 1 each).
+    let room = nofile.map(|n| to_usize(n.saturating_sub(FD_RESERVE)));
+    let mut concurrency = concurrency.max(1);
+    if let Some(room) = room {
+        let fit = (room / 2).max(1);
+        if concurrency > fit {
+            warnings.push(format!(
+                "open-file limit {} cannot cover --concurrency {concurrency}; using {fit}",
+                nofile.unwrap_or_default()
+            ));
+            concurrency = fit;
         }
     }
-    concurrency
+    let fd_room = room.map_or(usize::MAX, |r| r.saturating_sub(concurrency).max(1));
+    let connect_concurrency = match connect {
+        Some(asked) => {
+            let asked = asked.max(1);
+            if asked > fd_room {
+                warnings.push(format!(
+                    "open-file limit {} cannot cover --connect-concurrency {asked} with --concurrency {concurrency}; using {fd_room}",
+                    nofile.unwrap_or_default()
+                ));
+                fd_room
+            } else {
+                asked
+            }
+        }
+        None => {
+            let table = conntrack.map_or(usize::MAX, |t| t.pending_cap(connect_timeout));
+            CONNECT_CONCURRENCY_MAX.min(fd_room).min(table).max(1)
+        }
+    };
+    Fitted {
+        concurrency,
+        connect_concurrency,
+        warnings,
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (Unix); returns the soft limit then in
+/// force, or None when there is none to respect.
+pub fn raise_nofile() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+        if hard > soft {
+            // On macOS the hard limit may be "unlimited" while the kernel caps lower;
+            // `increase_nofile_limit` knows both.
+            let _ = rlimit::increase_nofile_limit(hard);
+        }
+        let soft = rlimit::Resource::NOFILE
+            .get()
+            .map(|(s, _)| s)
+            .unwrap_or(soft);
+        (soft != rlimit::INFINITY).then_some(soft)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// A fully resolved scan: configuration, targets and outputs.
@@ -257,6 +370,9 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     let files = super::output_files(&args.output)?;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
+    }
+    if args.connect_concurrency == Some(0) {
+        bail!("--connect-concurrency must be at least 1");
     }
     if args.rate == Some(0) {
         bail!("--rate must be at least 1 connection per second");
@@ -302,6 +418,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             trust: trust_stores,
         },
         concurrency: args.concurrency,
+        // Fitted to the open-file limit by `run`.
+        connect_concurrency: args.connect_concurrency.unwrap_or(CONNECT_CONCURRENCY_MAX),
         resolve: args.resolve,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         grace: args.timeout.min(Duration::from_secs(5)),
@@ -341,7 +459,23 @@ pub async fn run(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    resolved.config.concurrency = fit_fd_limit(resolved.config.concurrency);
+    let conntrack = if cfg!(target_os = "linux") {
+        Conntrack::read()
+    } else {
+        None
+    };
+    let fitted = fit_concurrency(
+        raise_nofile(),
+        resolved.config.concurrency,
+        args.connect_concurrency,
+        conntrack.as_ref(),
+        args.connect_timeout,
+    );
+    for w in &fitted.warnings {
+        tracing::warn!("{w}");
+    }
+    resolved.config.concurrency = fitted.concurrency;
+    resolved.config.connect_concurrency = fitted.connect_concurrency;
     // A JSONL output that is also the --resume file is appended to, never truncated.
     let append = args.resume.as_deref().and_then(|resume| {
         resolved
