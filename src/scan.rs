@@ -176,7 +176,20 @@ impl Drop for Pending<'_> {
 /// The first connection, retried after local resource exhaustion (never a property of the
 /// host): exponential back-off, each retry counted in the summary.
 async fn connect_first(shared: &Shared, addr: SocketAddr) -> probe::FirstConnect {
-    let mut first = probe::connect_first(addr, &shared.probe).await;
+    let first = probe::connect_first(addr, &shared.probe).await;
+    if first.error().is_some_and(StageError::is_local) {
+        // Boxed: rare, and the retries' timers need not live in every pending task.
+        Box::pin(retry_local(shared, addr, first)).await
+    } else {
+        first
+    }
+}
+
+async fn retry_local(
+    shared: &Shared,
+    addr: SocketAddr,
+    mut first: probe::FirstConnect,
+) -> probe::FirstConnect {
     let mut pause = LOCAL_BACKOFF;
     for _ in 0..LOCAL_RETRIES {
         if !first.error().is_some_and(StageError::is_local) {
@@ -216,12 +229,16 @@ async fn probe_one(
             if stages.connected.fetch_add(1, Ordering::Relaxed) < stages.connected_max {
                 // Wait for a slot with the connection open (the wait is not charged to the
                 // endpoint's --timeout).
-                slot = Arc::clone(&stages.slots).acquire_owned().await.ok();
+                slot = Box::pin(Arc::clone(&stages.slots).acquire_owned())
+                    .await
+                    .ok();
             } else {
                 // More connections succeeded at once than slots and waiting room: close this
                 // one and connect again when a slot is free.
                 first = None;
-                slot = Arc::clone(&stages.slots).acquire_owned().await.ok();
+                slot = Box::pin(Arc::clone(&stages.slots).acquire_owned())
+                    .await
+                    .ok();
                 started_ms = now_unix_ms();
             }
             stages.connected.fetch_sub(1, Ordering::Relaxed);
@@ -297,7 +314,16 @@ async fn scan_candidate(shared: Arc<Shared>, c: Candidate) {
                 let stage = pending
                     .take()
                     .unwrap_or_else(|| Pending::enter(&shared.stages));
-                probe_one(&shared, stage, c.target.clone(), Some(&name), ip, c.port).await;
+                // Boxed: names are rare; an address's task stays small.
+                Box::pin(probe_one(
+                    &shared,
+                    stage,
+                    c.target.clone(),
+                    Some(&name),
+                    ip,
+                    c.port,
+                ))
+                .await;
             }
         }
     }
@@ -455,4 +481,87 @@ pub async fn run(
     summary.skipped = total.saturating_sub(started + summary.resumed);
     summary.local_errors = shared.local_errors.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::parse_target;
+
+    fn shared(concurrency: usize) -> (Arc<Shared>, mpsc::UnboundedReceiver<HostReport>) {
+        let (finished, reports) = mpsc::unbounded_channel();
+        let targets = Arc::new(
+            TargetSet::new(Vec::new(), Vec::new(), &[3389], 0, None).expect("an empty target set"),
+        );
+        let shared = Shared {
+            probe: ProbeOptions::default(),
+            analysis: AnalysisOptions::default(),
+            resolve: Resolve::First,
+            local_errors: AtomicU64::new(0),
+            clients: Arc::new(Vec::new()),
+            now_unix: 0,
+            targets,
+            finished,
+            stages: Stages {
+                pending: AtomicUsize::new(0),
+                connected: AtomicUsize::new(0),
+                connected_max: concurrency,
+                slots: Arc::new(Semaphore::new(concurrency)),
+                changed: Notify::new(),
+            },
+        };
+        (Arc::new(shared), reports)
+    }
+
+    fn candidate(target: &str) -> Candidate {
+        let spec = parse_target(target).expect("a target");
+        let set = TargetSet::new(vec![spec], Vec::new(), &[3389], 0, None).expect("target set");
+        set.iter().next().expect("one candidate")
+    }
+
+    /// The future of an endpoint's task is what a pending connect costs in the task (tokio
+    /// adds a header of about 100 bytes); the probe and the name lookup are boxed, so only
+    /// the first connect's state is in it. The budget is 2 KB per pending connect,
+    /// the socket's registration with the runtime included (measured in tests/pending.rs).
+    #[test]
+    fn a_pending_endpoint_task_is_small() {
+        let (shared, _reports) = shared(1);
+        let task = scan_candidate(shared, candidate("127.0.0.1"));
+        let size = std::mem::size_of_val(&task);
+        eprintln!("an endpoint task future: {size} bytes");
+        // 1,120 bytes in a debug build (the first connect's own future is 440).
+        assert!(size <= 1152, "an endpoint's task future is {size} bytes");
+        // The full probe, were it not boxed, would dwarf it.
+        let opts = ProbeOptions::default();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 3389));
+        let probe = probe::probe_endpoint(addr, None, &opts);
+        assert!(
+            std::mem::size_of_val(&probe) > 2 * size,
+            "probe {} bytes, task {size}",
+            std::mem::size_of_val(&probe)
+        );
+    }
+
+    /// A pending endpoint leaves the count when its task ends, and wakes the scheduler.
+    #[tokio::test]
+    async fn a_closed_endpoint_leaves_the_pending_stage_without_a_slot() {
+        let (shared, mut reports) = shared(1);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        // The only slot is taken: a closed port must not need it.
+        let slot = Arc::clone(&shared.stages.slots)
+            .try_acquire_owned()
+            .expect("the slot");
+        shared.stages.pending.fetch_add(1, Ordering::Relaxed);
+        scan_candidate(shared.clone(), candidate(&format!("127.0.0.1:{port}"))).await;
+        drop(slot);
+        assert_eq!(shared.stages.pending.load(Ordering::Relaxed), 0);
+        let report = reports.recv().await.expect("a report");
+        assert_eq!(report.status, Status::Closed);
+        assert_eq!(report.connections, 1);
+        // The scheduler is woken (a stored permit: this returns at once).
+        shared.stages.changed.notified().await;
+    }
 }

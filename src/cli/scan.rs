@@ -543,3 +543,90 @@ pub async fn run(args: ScanArgs) -> ExitCode {
     }
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T3: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn the_default_connect_concurrency_fills_the_open_file_limit_up_to_the_cap() {
+        // 20,000 descriptors: 16,384 pending connects (a /16 in 4 rounds), no warning.
+        let f = fit_concurrency(Some(20_000), 512, None, None, T3);
+        assert_eq!(
+            f,
+            Fitted {
+                concurrency: 512,
+                connect_concurrency: CONNECT_CONCURRENCY_MAX,
+                warnings: Vec::new()
+            }
+        );
+        // 4,096: what is left after the reserve and the full probes.
+        let f = fit_concurrency(Some(4096), 512, None, None, T3);
+        assert_eq!(f.connect_concurrency, 4096 - 64 - 512);
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        // No limit to respect: the cap.
+        let f = fit_concurrency(None, 512, None, None, T3);
+        assert_eq!(f.connect_concurrency, CONNECT_CONCURRENCY_MAX);
+    }
+
+    #[test]
+    fn an_explicit_value_over_the_limit_is_clamped_with_a_warning() {
+        let f = fit_concurrency(Some(20_000), 512, Some(30_000), None, T3);
+        assert_eq!(f.concurrency, 512);
+        assert_eq!(f.connect_concurrency, 20_000 - 64 - 512);
+        assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+        assert!(
+            f.warnings[0].contains("--connect-concurrency 30000"),
+            "{:?}",
+            f.warnings
+        );
+        // Within the limit, an explicit value is kept, above the default cap too.
+        let f = fit_concurrency(Some(65_536), 512, Some(40_000), None, T3);
+        assert_eq!((f.connect_concurrency, f.warnings.len()), (40_000, 0));
+        // A tiny limit: both shrink, each keeps at least one.
+        let f = fit_concurrency(Some(100), 1000, Some(1000), None, T3);
+        assert_eq!((f.concurrency, f.connect_concurrency), (18, 18));
+        assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+        let f = fit_concurrency(Some(10), 4, None, None, T3);
+        assert_eq!((f.concurrency, f.connect_concurrency), (1, 1));
+    }
+
+    #[test]
+    fn a_busy_connection_tracking_table_lowers_the_default_only() {
+        // Linux defaults: 262,144 entries, an unanswered SYN's entry lives 120 s. Half the
+        // free table, at one entry per connect timing out every 3 s: 131,062 x 3 / 120.
+        let table = Conntrack {
+            max: 262_144,
+            count: 20,
+            syn_sent_timeout_s: 120,
+        };
+        assert_eq!(table.pending_cap(T3), 3276);
+        let f = fit_concurrency(Some(20_000), 512, None, Some(&table), T3);
+        assert_eq!(f.connect_concurrency, 3276);
+        // A longer connect timeout means fewer new entries per second.
+        assert_eq!(table.pending_cap(Duration::from_secs(12)), 13_106);
+        // A full table still allows one.
+        let full = Conntrack {
+            count: 262_144,
+            ..table
+        };
+        assert_eq!(full.pending_cap(T3), 1);
+        // The user's explicit choice is not second-guessed.
+        let f = fit_concurrency(Some(20_000), 512, Some(8000), Some(&table), T3);
+        assert_eq!(f.connect_concurrency, 8000);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+        let soft = raise_nofile();
+        let (after, _) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+        if hard != rlimit::INFINITY {
+            assert_eq!(soft, Some(after));
+            assert_eq!(after, hard, "the soft limit is the hard limit now");
+        }
+    }
+}
