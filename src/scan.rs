@@ -115,6 +115,9 @@ impl Shared {
     }
 }
 
+/// Endpoints admitted in one go before the scheduler lets them run.
+const ADMIT_BATCH: usize = 256;
+
 /// How many times a connection that failed for local reasons is retried, and the first pause.
 const LOCAL_RETRIES: u32 = 6;
 const LOCAL_BACKOFF: Duration = Duration::from_millis(50);
@@ -419,8 +422,14 @@ pub async fn run(
     let pending_max = cfg.connect_concurrency.max(1);
     loop {
         // Admit endpoints while fewer than --connect-concurrency are pending; the ones in the
-        // full probe (at most --concurrency) do not count.
+        // full probe (at most --concurrency) do not count. At most ADMIT_BATCH at a time, then
+        // the new tasks run: closed ports and live hosts leave the pending stage within
+        // microseconds on a LAN, so only a filtered range fills it (and in milliseconds).
+        let mut admitted = 0;
         while shared.stages.pending.load(Ordering::Relaxed) < pending_max {
+            if admitted == ADMIT_BATCH {
+                break;
+            }
             let Some(c) = candidates.next() else { break };
             if cfg.resume.as_ref().is_some_and(|done| done.contains(&c)) {
                 summary.resumed += 1;
@@ -428,9 +437,11 @@ pub async fn run(
                 continue;
             }
             started += 1;
+            admitted += 1;
             shared.stages.pending.fetch_add(1, Ordering::Relaxed);
             in_flight.spawn(scan_candidate(shared.clone(), c));
         }
+        let batch_full = admitted == ADMIT_BATCH;
         if in_flight.is_empty() {
             break;
         }
@@ -440,6 +451,8 @@ pub async fn run(
             Some(r) = reports.recv() => write(r, &mut summary)?,
             // An endpoint left the pending stage: room to admit another.
             () = shared.stages.changed.notified() => {}
+            // A full batch: admit the next once the tasks ready to run have run.
+            () = tokio::task::yield_now(), if batch_full => {}
             joined = in_flight.join_next() => {
                 if let Some(Err(e)) = joined {
                     // A panicking probe is a bug; keep scanning and say so.
