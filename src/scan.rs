@@ -380,6 +380,15 @@ fn progress_bar(total: u64, enabled: bool) -> indicatif::ProgressBar {
     bar
 }
 
+/// Counts a finished endpoint task.
+fn joined_task(joined: Result<(), tokio::task::JoinError>, bar: &indicatif::ProgressBar) {
+    if let Err(e) = joined {
+        // A panicking probe is a bug; keep scanning and say so.
+        tracing::error!("an endpoint task failed: {e}");
+    }
+    bar.inc(1);
+}
+
 /// Scans every candidate of `targets`, writing each report to `outputs` as it finishes.
 /// Returns the summary; `summary.interrupted` tells whether the user stopped the scan.
 pub async fn run(
@@ -420,13 +429,25 @@ pub async fn run(
     };
 
     let pending_max = cfg.connect_concurrency.max(1);
+    // Every task until it is joined, finished ones included: the memory bound.
+    let tasks_max = pending_max.saturating_add(cfg.concurrency.max(1));
     loop {
+        // Everything already finished: written and joined before more are admitted, so
+        // finished tasks and reports never pile up behind a fast range (closed ports).
+        while let Ok(r) = reports.try_recv() {
+            write(r, &mut summary)?;
+        }
+        while let Some(joined) = in_flight.try_join_next() {
+            joined_task(joined, &bar);
+        }
         // Admit endpoints while fewer than --connect-concurrency are pending; the ones in the
         // full probe (at most --concurrency) do not count. At most ADMIT_BATCH at a time, then
         // the new tasks run: closed ports and live hosts leave the pending stage within
         // microseconds on a LAN, so only a filtered range fills it (and in milliseconds).
         let mut admitted = 0;
-        while shared.stages.pending.load(Ordering::Relaxed) < pending_max {
+        while shared.stages.pending.load(Ordering::Relaxed) < pending_max
+            && in_flight.len() < tasks_max
+        {
             if admitted == ADMIT_BATCH {
                 break;
             }
@@ -453,13 +474,7 @@ pub async fn run(
             () = shared.stages.changed.notified() => {}
             // A full batch: admit the next once the tasks ready to run have run.
             () = tokio::task::yield_now(), if batch_full => {}
-            joined = in_flight.join_next() => {
-                if let Some(Err(e)) = joined {
-                    // A panicking probe is a bug; keep scanning and say so.
-                    tracing::error!("an endpoint task failed: {e}");
-                }
-                bar.inc(1);
-            }
+            Some(joined) = in_flight.join_next() => joined_task(joined, &bar),
             () = &mut stop => {
                 summary.interrupted = true;
                 bar.println(format!(
