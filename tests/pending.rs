@@ -10,6 +10,9 @@
 //! refused connects). The real RSS of 16,384 pending connects is measured by the benchmark's
 //! `firewalled` phase (`bench/`), not here; there is no timing assertion.
 
+// The full accept queue that keeps connects pending is Linux behaviour.
+#![cfg(target_os = "linux")]
+
 #[path = "hostile/alloc.rs"]
 mod alloc;
 
