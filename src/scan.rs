@@ -150,6 +150,9 @@ struct Stages {
     slots: Arc<Semaphore>,
     /// Woken whenever an endpoint leaves the pending stage.
     changed: Notify,
+    /// Set when the scan is interrupted: endpoints that have no full-probe slot yet start no
+    /// probe (the slots are closed), and count here as not scanned.
+    abandoned: AtomicU64,
 }
 
 /// One endpoint counted in [`Stages::pending`] until dropped.
@@ -245,6 +248,11 @@ async fn probe_one(
                 started_ms = now_unix_ms();
             }
             stages.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+        if slot.is_none() && stages.slots.is_closed() {
+            // Interrupted before its probe: not scanned (its connection closes unused).
+            stages.abandoned.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     }
     drop(pending);
@@ -412,6 +420,7 @@ pub async fn run(
             connected_max: cfg.concurrency.max(1),
             slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
             changed: Notify::new(),
+            abandoned: AtomicU64::new(0),
         },
     });
     let names: Vec<String> = cfg.clients.iter().map(|c| c.name.clone()).collect();
@@ -477,6 +486,9 @@ pub async fn run(
             Some(joined) = in_flight.join_next() => joined_task(joined, &bar),
             () = &mut stop => {
                 summary.interrupted = true;
+                // Endpoints without a full-probe slot start none: only the probes under way,
+                // and the pending connects (which send nothing), finish in the grace period.
+                shared.stages.slots.close();
                 bar.println(format!(
                     "interrupted: finishing {} endpoints in flight (up to {} s), starting no new ones",
                     in_flight.len(),
@@ -506,6 +518,7 @@ pub async fn run(
         write(r, &mut summary)?;
     }
     bar.finish_and_clear();
+    started = started.saturating_sub(shared.stages.abandoned.load(Ordering::Relaxed));
     summary.skipped = total.saturating_sub(started + summary.resumed);
     summary.local_errors = shared.local_errors.load(Ordering::Relaxed);
     Ok(summary)
@@ -536,6 +549,7 @@ mod tests {
                 connected_max: concurrency,
                 slots: Arc::new(Semaphore::new(concurrency)),
                 changed: Notify::new(),
+                abandoned: AtomicU64::new(0),
             },
         };
         (Arc::new(shared), reports)
