@@ -8,6 +8,11 @@ Phases (each can be switched off):
            FreeRDP shadow servers requiring NLA (127.0.9.x), scanned by rdpsweep (full default
            probe) and by nmap's RDP scripts, several runs each, alternating
   tarpit   T listeners that accept and never answer (127.0.16.1 upward), all in flight at once
+  firewalled
+           in a private network namespace (unshare -n) where an nftables rule drops every packet
+           to 127.5.0.0/16, as a firewall drops SYNs: rdpsweep against nmap -Pn on a dropped
+           /24, rdpsweep alone on the dropped /16 with defaults, and with 20,000 connects
+           pending; compared with the floor ceil(N / pending connects) x connect timeout
 
 Every tool runs as a whole process under /usr/bin/time -v (wall, user+sys CPU, max RSS).
 Prints a table and writes the same figures as JSON. Only ever binds or connects to
@@ -20,6 +25,7 @@ import argparse
 import datetime
 import ipaddress
 import json
+import math
 import os
 import platform
 import re
@@ -46,6 +52,17 @@ TARGET_CONNECTIONS = 4
 TARGET_CPU_MS_PER_HOST = 2.0
 TARGET_TARPIT_RSS_MB = 100.0
 TARGET_CLOSED_WALL_S = 5.0
+# Issue 17: a dropped /16 with defaults within 2x its floor; peak RSS at most 100 MB with
+# 20,000 connects pending.
+FIREWALL_NET = ipaddress.ip_network("127.5.0.0/16")
+TARGET_FIREWALLED_FLOOR_FACTOR = 2.0
+TARGET_PENDING_RSS_MB = 100.0
+# rdpsweep's defaults (src/cli/scan.rs): connect timeout, the cap on pending connects, the
+# descriptors it keeps for itself, --concurrency.
+CONNECT_TIMEOUT_S = 3.0
+CONNECT_CONCURRENCY_MAX = 16384
+FD_RESERVE = 64
+CONCURRENCY = 512
 
 
 def log(msg: str) -> None:
@@ -672,6 +689,117 @@ def phase_tarpit(args, work: Path) -> dict:
         farm.stop()
 
 
+def in_dropped_namespace(cmd: list[str], nofile: int) -> list[str]:
+    """cmd run in a new network namespace whose loopback drops every packet to FIREWALL_NET
+    (nothing leaves the namespace), with the open-file limit `nofile` (soft and hard)."""
+    script = (
+        "set -e; ip link set lo up; "
+        "nft add table inet bench; "
+        "nft add chain inet bench in '{ type filter hook input priority 0; }'; "
+        f"nft add rule inet bench in ip daddr {FIREWALL_NET} drop; "
+        f"ulimit -n {nofile}; exec \"$@\""
+    )
+    return ["unshare", "-n", "sh", "-c", script, "sh", *cmd]
+
+
+def default_pending(nofile: int) -> int:
+    """rdpsweep's default --connect-concurrency under `nofile` (no connection tracking in the
+    fresh namespace)."""
+    return max(1, min(CONNECT_CONCURRENCY_MAX, nofile - FD_RESERVE - CONCURRENCY))
+
+
+def phase_firewalled(args, work: Path) -> dict:
+    sub = work / "firewalled"
+    sub.mkdir(exist_ok=True)
+    small = ipaddress.ip_network(args.firewalled_small)
+    large = ipaddress.ip_network(args.firewalled_range)
+    for net in (small, large):
+        loopback_only([net.network_address, net.broadcast_address])
+        if not net.subnet_of(FIREWALL_NET):
+            raise SystemExit(f"bench: {net} is not inside the dropped {FIREWALL_NET}")
+    for tool in ("unshare", "nft", "ip"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench: the firewalled phase needs {tool} (util-linux, nftables, iproute2)")
+    nofile = args.firewalled_nofile
+    result: dict = {"nofile": nofile, "drop_rule": f"ip daddr {FIREWALL_NET} drop (nftables, input hook)",
+                    "connect_timeout_s": CONNECT_TIMEOUT_S}
+
+    def scan(tag: str, net, extra: list[str], limit: int) -> dict:
+        out = sub / f"{tag}.jsonl"
+        cmd = in_dropped_namespace(rdpsweep_cmd(args.rdpsweep, [str(net), "-p", str(PORT), *extra]), limit)
+        m = timed(cmd, out, sub, tag)
+        facts = rdpsweep_facts(read_jsonl(out))
+        log(f"  {tag}: {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, {m.max_rss_kb / 1024:.1f} MB max RSS; "
+            f"{facts['status']}")
+        return {"measure": m, "status": facts["status"], "endpoints": facts["endpoints"]}
+
+    # The dropped /24: rdpsweep against nmap.
+    log(f"firewalled: {small} dropped, rdpsweep and nmap -Pn ({args.firewalled_runs} runs each)")
+    rs, nm = [], []
+    status24 = {}
+    for r in range(args.firewalled_runs):
+        got = scan(f"small-rdpsweep-{r}", small, [], nofile)
+        rs.append(got["measure"])
+        status24 = got["status"]
+        if not args.no_nmap:
+            xml = sub / f"small-nmap-{r}.xml"
+            m = timed(in_dropped_namespace(["nmap", "-Pn", "-n", "-p", str(PORT), "-oX", str(xml), str(small)], nofile),
+                      sub / f"small-nmap-{r}.out", sub, f"small-nmap-{r}")
+            nm.append(m)
+            log(f"  nmap run {r + 1}: {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, {m.max_rss_kb / 1024:.1f} MB")
+    pending24 = min(default_pending(nofile), small.num_addresses)
+    result["small"] = {
+        "range": str(small),
+        "endpoints": small.num_addresses,
+        "rdpsweep": {"runs": [m.__dict__ for m in rs], "median": medians(rs)},
+        "rdpsweep_status": status24,
+        "floor_s": math.ceil(small.num_addresses / pending24) * CONNECT_TIMEOUT_S,
+    }
+    if nm:
+        result["small"]["nmap"] = {"runs": [m.__dict__ for m in nm], "median": medians(nm)}
+        result["small"]["wall_ratio_nmap_over_rdpsweep"] = round(
+            medians(nm)["wall_s"] / max(medians(rs)["wall_s"], 1e-3), 1)
+
+    # The dropped /16 with defaults.
+    pending = default_pending(nofile)
+    floor = math.ceil(large.num_addresses / pending) * CONNECT_TIMEOUT_S
+    log(f"firewalled: {large} dropped ({large.num_addresses} endpoints), rdpsweep with defaults "
+        f"under ulimit -n {nofile}: {pending} pending connects, floor {floor:.0f} s")
+    runs, status16 = [], {}
+    for r in range(args.firewalled_runs):
+        got = scan(f"large-rdpsweep-{r}", large, [], nofile)
+        runs.append(got["measure"])
+        status16 = got["status"]
+    complete = all(m.exit == 0 for m in runs) and status16 == {"filtered": large.num_addresses}
+    result["large"] = {
+        "complete": complete,
+        "range": str(large),
+        "endpoints": large.num_addresses,
+        "pending_connects": pending,
+        "floor_s": floor,
+        "rdpsweep": {"runs": [m.__dict__ for m in runs], "median": medians(runs)},
+        "rdpsweep_status": status16,
+    }
+
+    # Memory with 20,000 connects pending at once: with --concurrency 1, the open-file limit
+    # holds at most nofile - 64 - 1 of them (raising the hard limit needs CAP_SYS_RESOURCE,
+    # which a container may not have; then the most the limit allows is measured).
+    many = min(args.firewalled_pending, nofile - FD_RESERVE - 1)
+    log(f"firewalled: {large} with --connect-concurrency {many} --concurrency 1 (ulimit -n {nofile})")
+    got = scan("large-rdpsweep-pending", large,
+               ["--connect-concurrency", str(many), "--concurrency", "1"], nofile)
+    result["pending"] = {
+        "connect_concurrency": many,
+        "concurrency": 1,
+        "nofile": nofile,
+        "floor_s": math.ceil(large.num_addresses / many) * CONNECT_TIMEOUT_S,
+        "rdpsweep": got["measure"].__dict__,
+        "rdpsweep_status": got["status"],
+        "complete": got["measure"].exit == 0 and got["status"] == {"filtered": large.num_addresses},
+    }
+    return result
+
+
 # --------------------------------------------------------------------------------------------
 # Report
 
@@ -741,6 +869,15 @@ def verdicts(res: dict) -> dict:
         is16 = ipaddress.ip_network(c["range"]).prefixlen == 16
         v["closed_16_under_5s"] = {"value": w, "range": c["range"],
                                    "met": (w < TARGET_CLOSED_WALL_S) if is16 else None}
+    if "firewalled" in res:
+        f = res["firewalled"]
+        w = f["large"]["rdpsweep"]["median"]["wall_s"]
+        v["firewalled_16_within_2x_floor"] = {
+            "value": w, "floor": f["large"]["floor_s"], "pending": f["large"]["pending_connects"],
+            "met": f["large"]["complete"] and w <= TARGET_FIREWALLED_FLOOR_FACTOR * f["large"]["floor_s"]}
+        mb = round(f["pending"]["rdpsweep"]["max_rss_kb"] / 1024, 1)
+        v["pending_20k_rss_at_most_100mb"] = {"value": mb, "pending": f["pending"]["connect_concurrency"],
+                                              "met": f["pending"]["complete"] and mb <= TARGET_PENDING_RSS_MB}
     if len(farms) >= 2:
         sizes = sorted(farms)
         lo, hi = farms[sizes[0]], farms[sizes[-1]]
@@ -804,6 +941,28 @@ def table(res: dict) -> str:
         lines.append(f"{'tarpit ' + str(t['endpoints']) + ' in flight':28} {'rdpsweep':9} {md['wall_s']:8.2f} "
                      f"{md['cpu_s']:7.2f} {md['max_rss_mb']:7.1f} {md['cpu_s'] * 1000 / t['endpoints']:11.3f} "
                      f"{found:>11}")
+    if "firewalled" in res:
+        f = res["firewalled"]
+        sm = f["small"]
+        for tool in ("rdpsweep", "nmap"):
+            if tool in sm:
+                md = sm[tool]["median"]
+                name = f"dropped {sm['range']}" if tool == "rdpsweep" else ""
+                found = ", ".join(f"{k} {v}" for k, v in sm["rdpsweep_status"].items()) if tool == "rdpsweep" else ""
+                lines.append(f"{name:28} {tool:9} {md['wall_s']:8.2f} {md['cpu_s']:7.2f} {md['max_rss_mb']:7.1f} "
+                             f"{md['cpu_s'] * 1000 / sm['endpoints']:11.3f} {found:>11}")
+        lg = f["large"]
+        md = lg["rdpsweep"]["median"]
+        found = ", ".join(f"{k} {v}" for k, v in lg["rdpsweep_status"].items())
+        lines.append(f"{'dropped ' + lg['range']:28} {'rdpsweep':9} {md['wall_s']:8.2f} {md['cpu_s']:7.2f} "
+                     f"{md['max_rss_mb']:7.1f} {md['cpu_s'] * 1000 / lg['endpoints']:11.3f} {found:>11}"
+                     f"  (defaults: {lg['pending_connects']} pending, floor {lg['floor_s']:.0f} s)")
+        pd = f["pending"]
+        m = pd["rdpsweep"]
+        lines.append(f"{'  pending ' + str(pd['connect_concurrency']) + ', -c 1':28} {'rdpsweep':9} "
+                     f"{m['wall_s']:8.2f} {m['user_s'] + m['sys_s']:7.2f} {m['max_rss_kb'] / 1024:7.1f} "
+                     f"{'':11} {', '.join(f'{k} {v}' for k, v in pd['rdpsweep_status'].items()):>11}"
+                     f"  (floor {pd['floor_s']:.0f} s)")
     sweeps = []
     if "concurrency_sweep" in res.get("closed", {}).get("rdpsweep", {}):
         sweeps.append((f"closed {res['closed']['range']}", res["closed"]["rdpsweep"]["concurrency_sweep"]))
@@ -843,8 +1002,18 @@ def main() -> int:
     ap.add_argument("--tarpit", type=int, default=5000, help="tarpit listeners, all in flight at once")
     ap.add_argument("--tarpit-runs", type=int, default=1)
     ap.add_argument("--tarpit-args", default="", help="extra rdpsweep options for the tarpit scan")
-    ap.add_argument("--phases", default="closed,farm,tarpit",
-                    help="any of closed,farm,tarpit; or serve: start the farm of the first size "
+    ap.add_argument("--firewalled-small", default="127.5.1.0/24",
+                    help="dropped range scanned by rdpsweep and nmap (inside 127.5.0.0/16)")
+    ap.add_argument("--firewalled-range", default="127.5.0.0/16",
+                    help="dropped range scanned by rdpsweep alone (inside 127.5.0.0/16)")
+    ap.add_argument("--firewalled-nofile", type=int, default=20000,
+                    help="open-file limit of the scanners in the firewalled phase")
+    ap.add_argument("--firewalled-pending", type=int, default=20000,
+                    help="--connect-concurrency of the memory run of the firewalled phase (at most "
+                         "what --firewalled-nofile holds with --concurrency 1: the limit minus 65)")
+    ap.add_argument("--firewalled-runs", type=int, default=1)
+    ap.add_argument("--phases", default="closed,farm,tarpit,firewalled",
+                    help="any of closed,farm,tarpit,firewalled; or serve: start the farm of the first size "
                          "and keep it up until Ctrl-C (for profiling by hand)")
     ap.add_argument("--no-nmap", action="store_true", help="run rdpsweep only (no nmap runs)")
     ap.add_argument("--wait-quiet", type=float, default=0.0,
@@ -896,6 +1065,8 @@ def main() -> int:
         res["farm"] = [phase_farm(args, work, n) for n in sizes]
     if "tarpit" in phases:
         res["tarpit"] = phase_tarpit(args, work)
+    if "firewalled" in phases:
+        res["firewalled"] = phase_firewalled(args, work)
     res["load_after"] = loadavg()
     res["targets"] = verdicts(res)
 

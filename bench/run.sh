@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # rdpsweep against nmap on a loopback farm of real RDP servers. One command on a fresh clone:
 #
-#   bench/run.sh                       # N=254 farm, closed /16, 5,000-host tarpit, 3 runs each
+#   bench/run.sh                       # N=254 farm, closed /16, 5,000-host tarpit (3 runs each),
+#                                      # firewalled /24 and /16 (1 run each)
 #   bench/run.sh --sizes 50,254,1000   # growth
 #   bench/run.sh --help                # every option (they are bench/bench.py's)
 #
-# Installs what it needs (xrdp, freerdp2-shadow-x11, xvfb, nmap, time, python3) with apt-get
+# Installs what it needs (xrdp, freerdp2-shadow-x11, xvfb, nmap, time, python3, nftables) with apt-get
 # when missing, builds target/release/rdpsweep, then runs bench/bench.py, which prints a table
 # and writes results.json (default directory: bench/out/<UTC time>/, or --out DIR).
 #
@@ -16,7 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     echo
     exec python3 "$here/bench.py" --help
 fi
@@ -29,6 +30,7 @@ command -v nmap >/dev/null 2>&1 || need+=(nmap)
 [[ -x /usr/bin/time ]] || need+=(time)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 if ((${#need[@]})); then
     echo "bench: installing ${need[*]}" >&2
     sudo=()

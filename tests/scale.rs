@@ -1,11 +1,12 @@
 //! Scale properties through the CLI, against loopback servers only:
 //!
-//! - the results do not depend on `--concurrency` (1 and 1,000 give the same JSONL, apart
-//!   from `elapsed_ms`), against in-test RDP listeners that answer real X.224 Connection
+//! - the results do not depend on `--concurrency` and `--connect-concurrency` (every split
+//!   gives the same JSONL, apart from `elapsed_ms`), against in-test RDP listeners that answer real X.224 Connection
 //!   Confirms with varied selected protocols, failure codes and legacy replies, plus closed
 //!   ports;
 //! - `--shard I/N` splits a range into disjoint parts whose union is the unsharded scan;
-//! - a low open-file limit shrinks the scan's concurrency instead of losing endpoints.
+//! - a low open-file limit shrinks the scan's concurrencies instead of losing endpoints, and
+//!   a low soft limit is raised to the hard limit.
 //!
 //! These are correctness tests; there is no timing assertion here (the benchmark lives in
 //! `bench/`).
@@ -236,38 +237,55 @@ fn results_do_not_depend_on_concurrency() {
     std::fs::write(&targets, list).expect("write the target list");
     let targets = targets.to_str().expect("utf-8 path");
 
-    let scan = |concurrency: &str| {
+    // (--connect-concurrency, --concurrency); None: the default.
+    let scan = |connect: Option<&str>, concurrency: &str| {
+        let mut args = vec![
+            "scan",
+            "-i",
+            targets,
+            "--format",
+            "jsonl",
+            "--concurrency",
+            concurrency,
+            "--timeout",
+            "20s",
+        ];
+        if let Some(c) = connect {
+            args.extend(["--connect-concurrency", c]);
+        }
         by_endpoint(&ok_stdout(
-            rdpsweep(&[
-                "scan",
-                "-i",
-                targets,
-                "--format",
-                "jsonl",
-                "--concurrency",
-                concurrency,
-                "--timeout",
-                "20s",
-            ]),
-            &format!("--concurrency {concurrency}"),
+            rdpsweep(&args),
+            &format!("--connect-concurrency {connect:?} --concurrency {concurrency}"),
         ))
     };
-    let one = scan("1");
-    let many = scan("1000");
+    let one = scan(Some("1"), "1");
 
     let expected = servers.len() + closed.len();
     assert_eq!(one.len(), expected, "every endpoint is reported once");
-    assert_eq!(
-        one.keys().collect::<Vec<_>>(),
-        many.keys().collect::<Vec<_>>(),
-        "the same endpoints at --concurrency 1 and 1000"
-    );
-    for (endpoint, report) in &one {
+    // Every split of the two concurrencies: one pending connect feeding many probe slots,
+    // many pending connects (more connected endpoints than slots and waiting room, so some
+    // wait with their connection open and some connect again) feeding one slot, the defaults,
+    // and the old single knob high.
+    for (connect, concurrency) in [
+        (Some("1"), "64"),
+        (Some("64"), "1"),
+        (Some("1000"), "2"),
+        (None, "512"),
+        (None, "1000"),
+    ] {
+        let other = scan(connect, concurrency);
         assert_eq!(
-            Some(report),
-            many.get(endpoint),
-            "{endpoint} differs between --concurrency 1 and 1000"
+            one.keys().collect::<Vec<_>>(),
+            other.keys().collect::<Vec<_>>(),
+            "the same endpoints at 1/1 and {connect:?}/{concurrency}"
         );
+        for (endpoint, report) in &one {
+            assert_eq!(
+                Some(report),
+                other.get(endpoint),
+                "{endpoint} differs between 1/1 and {connect:?}/{concurrency}"
+            );
+        }
     }
 
     // The scan saw what the servers did (so the equality above is not two empty results).
@@ -400,7 +418,49 @@ fn a_low_open_file_limit_shrinks_concurrency_instead_of_losing_endpoints() {
         ])
         .output()
         .expect("sh runs rdpsweep");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("open-file limit 100 cannot cover --concurrency 1000"),
+        "the clamp is announced: {stderr}"
+    );
     let stdout = ok_stdout(out, "ulimit -n 100, --concurrency 1000");
+    let ips: BTreeSet<String> = scanned_ips(&stdout).into_iter().collect();
+    assert_eq!(ips.len(), 256, "every endpoint reported as closed");
+}
+
+/// A low soft limit under a higher hard limit is raised at start: no clamp, no warning.
+#[cfg(unix)]
+#[test]
+fn a_low_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let port = closed_port();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 3000 ] || exit 77; ulimit -Sn 100 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_rdpsweep"))
+        .args([
+            "scan",
+            "127.0.2.0/24",
+            "-p",
+            &port,
+            "--format",
+            "jsonl",
+            "--concurrency",
+            "1000",
+            "--connect-concurrency",
+            "1000",
+        ])
+        .output()
+        .expect("sh runs rdpsweep");
+    if out.status.code() == Some(77) {
+        eprintln!("skipped: the hard open-file limit is below 3,000");
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("open-file limit"),
+        "the soft limit 100 was raised, nothing clamped: {stderr}"
+    );
+    let stdout = ok_stdout(out, "ulimit -Sn 100, --concurrency 1000");
     let ips: BTreeSet<String> = scanned_ips(&stdout).into_iter().collect();
     assert_eq!(ips.len(), 256, "every endpoint reported as closed");
 }

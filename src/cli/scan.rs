@@ -59,9 +59,14 @@ pub struct ScanArgs {
     /// Format on standard output.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Endpoints probed at once.
+    /// Endpoints in the full probe at once (past their first TCP connection).
     #[arg(short, long, default_value_t = 512)]
     pub concurrency: usize,
+    /// First TCP connections pending at once (filtered addresses wait here, cheaply).
+    /// Default: what the open-file limit allows, at most 16384, less when the local
+    /// connection-tracking table is in use (docs/scaling.md).
+    #[arg(long, value_name = "N")]
+    pub connect_concurrency: Option<usize>,
     /// At most N new TCP connections per second (default: unlimited).
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
@@ -205,34 +210,142 @@ fn parse_specs(tokens: &[String], files: &[PathBuf]) -> Result<Vec<TargetSpec>> 
     Ok(specs)
 }
 
-/// Raises the soft open-file limit towards what `concurrency` needs; returns the concurrency
-/// the limit allows.
-fn fit_fd_limit(concurrency: usize) -> usize {
-    #[cfg(unix)]
-    {
-        // One socket per endpoint in flight, plus outputs, resolver and slack.
-        let want = u64::try_from(concurrency)
-            .unwrap_or(u64::MAX)
-            .saturating_add(64);
-        if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
-            let goal = want.min(hard);
-            if goal > soft {
-                let _ = rlimit::Resource::NOFILE.set(goal, hard);
-            }
-            let soft = rlimit::Resource::NOFILE
-                .get()
-                .map(|(s, _)| s)
-                .unwrap_or(soft);
-            if soft < want {
-                let fit = usize::try_from(soft.saturating_sub(64).max(1)).unwrap_or(1);
-                tracing::warn!(
-                    "open-file limit {soft} cannot cover --concurrency {concurrency}; using {fit}"
-                );
-                return fit;
-            }
+/// Descriptors kept for everything but the endpoints' sockets: standard streams, outputs,
+/// the resolver, the platform's trust store, slack.
+const FD_RESERVE: u64 = 64;
+
+/// The most first connections pending at once by default: 4 rounds of connect timeouts for a
+/// /16, about 2 KB each (16 MB; see docs/scaling.md for the measured cost).
+pub const CONNECT_CONCURRENCY_MAX: usize = 16_384;
+
+/// The local connection-tracking table (Linux netfilter), when it is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conntrack {
+    /// `nf_conntrack_max`.
+    pub max: u64,
+    /// `nf_conntrack_count`.
+    pub count: u64,
+    /// `nf_conntrack_tcp_timeout_syn_sent`, seconds: how long an unanswered SYN's entry stays.
+    pub syn_sent_timeout_s: u64,
+}
+
+impl Conntrack {
+    /// The table of this network namespace, if the kernel tracks connections in it (a
+    /// stateful firewall or NAT is loaded and has entries).
+    pub fn read() -> Option<Self> {
+        let read = |name: &str| -> Option<u64> {
+            std::fs::read_to_string(format!("/proc/sys/net/netfilter/{name}"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let table = Self {
+            max: read("nf_conntrack_max")?,
+            count: read("nf_conntrack_count")?,
+            syn_sent_timeout_s: read("nf_conntrack_tcp_timeout_syn_sent").unwrap_or(120),
+        };
+        // A table with no entries is not tracking this namespace's traffic (our own
+        // connection to the terminal or the network would be in it).
+        (table.count > 0).then_some(table)
+    }
+
+    /// Pending connects whose entries fit in half the free table: every connect timing out
+    /// after `connect_timeout` leaves an entry for the SYN_SENT timeout (120 s on Linux), so
+    /// the table holds about `pending / connect_timeout × syn_sent_timeout` of them.
+    pub fn pending_cap(&self, connect_timeout: Duration) -> usize {
+        let free = self.max.saturating_sub(self.count) / 2;
+        let secs = connect_timeout.as_secs_f64().max(0.001);
+        let syn_sent = self.syn_sent_timeout_s.max(1) as f64;
+        // Float to integer: saturating in Rust; a NaN (impossible here) would give 0.
+        let cap = (free as f64 * secs.min(syn_sent) / syn_sent) as u64;
+        usize::try_from(cap).unwrap_or(usize::MAX).max(1)
+    }
+}
+
+/// The two concurrencies a scan runs with, and why they differ from what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fitted {
+    pub concurrency: usize,
+    pub connect_concurrency: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Fits `--concurrency` and `--connect-concurrency` (None: the default) into the open-file
+/// limit `nofile` (None: unknown or unlimited) and, for the default only, into the local
+/// connection-tracking table. Every endpoint in flight holds at most one socket: the full
+/// probes one each, the pending ones one each (those connected and waiting for a slot
+/// included).
+pub fn fit_concurrency(
+    nofile: Option<u64>,
+    concurrency: usize,
+    connect: Option<usize>,
+    conntrack: Option<&Conntrack>,
+    connect_timeout: Duration,
+) -> Fitted {
+    let mut warnings = Vec::new();
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    // Half of what is left after the reserve goes to the full probes at most, the rest to
+    // pending connects (at least 1 each).
+    let room = nofile.map(|n| to_usize(n.saturating_sub(FD_RESERVE)));
+    let mut concurrency = concurrency.max(1);
+    if let Some(room) = room {
+        let fit = (room / 2).max(1);
+        if concurrency > fit {
+            warnings.push(format!(
+                "open-file limit {} cannot cover --concurrency {concurrency}; using {fit}",
+                nofile.unwrap_or_default()
+            ));
+            concurrency = fit;
         }
     }
-    concurrency
+    let fd_room = room.map_or(usize::MAX, |r| r.saturating_sub(concurrency).max(1));
+    let connect_concurrency = match connect {
+        Some(asked) => {
+            let asked = asked.max(1);
+            if asked > fd_room {
+                warnings.push(format!(
+                    "open-file limit {} cannot cover --connect-concurrency {asked} with --concurrency {concurrency}; using {fd_room}",
+                    nofile.unwrap_or_default()
+                ));
+                fd_room
+            } else {
+                asked
+            }
+        }
+        None => {
+            let table = conntrack.map_or(usize::MAX, |t| t.pending_cap(connect_timeout));
+            CONNECT_CONCURRENCY_MAX.min(fd_room).min(table).max(1)
+        }
+    };
+    Fitted {
+        concurrency,
+        connect_concurrency,
+        warnings,
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (Unix); returns the soft limit then in
+/// force, or None when there is none to respect.
+pub fn raise_nofile() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+        if hard > soft {
+            // On macOS the hard limit may be "unlimited" while the kernel caps lower;
+            // `increase_nofile_limit` knows both.
+            let _ = rlimit::increase_nofile_limit(hard);
+        }
+        let soft = rlimit::Resource::NOFILE
+            .get()
+            .map(|(s, _)| s)
+            .unwrap_or(soft);
+        (soft != rlimit::INFINITY).then_some(soft)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// A fully resolved scan: configuration, targets and outputs.
@@ -264,6 +377,9 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
     let files = super::output_files(&args.output)?;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
+    }
+    if args.connect_concurrency == Some(0) {
+        bail!("--connect-concurrency must be at least 1");
     }
     if args.rate == Some(0) {
         bail!("--rate must be at least 1 connection per second");
@@ -309,6 +425,8 @@ pub fn resolve_scan(args: &ScanArgs) -> Result<ResolvedScan> {
             trust: trust_stores,
         },
         concurrency: args.concurrency,
+        // Fitted to the open-file limit by `run`.
+        connect_concurrency: args.connect_concurrency.unwrap_or(CONNECT_CONCURRENCY_MAX),
         resolve: args.resolve,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         grace: args.timeout.min(Duration::from_secs(5)),
@@ -348,7 +466,23 @@ pub async fn run(args: ScanArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    resolved.config.concurrency = fit_fd_limit(resolved.config.concurrency);
+    let conntrack = if cfg!(target_os = "linux") {
+        Conntrack::read()
+    } else {
+        None
+    };
+    let fitted = fit_concurrency(
+        raise_nofile(),
+        resolved.config.concurrency,
+        args.connect_concurrency,
+        conntrack.as_ref(),
+        args.connect_timeout,
+    );
+    for w in &fitted.warnings {
+        tracing::warn!("{w}");
+    }
+    resolved.config.concurrency = fitted.concurrency;
+    resolved.config.connect_concurrency = fitted.connect_concurrency;
     // A JSONL output that is also the --resume file is appended to, never truncated.
     let append = args.resume.as_deref().and_then(|resume| {
         resolved
@@ -416,4 +550,91 @@ pub async fn run(args: ScanArgs) -> ExitCode {
         return ExitCode::from(exit::INTERRUPTED);
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T3: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn the_default_connect_concurrency_fills_the_open_file_limit_up_to_the_cap() {
+        // 20,000 descriptors: 16,384 pending connects (a /16 in 4 rounds), no warning.
+        let f = fit_concurrency(Some(20_000), 512, None, None, T3);
+        assert_eq!(
+            f,
+            Fitted {
+                concurrency: 512,
+                connect_concurrency: CONNECT_CONCURRENCY_MAX,
+                warnings: Vec::new()
+            }
+        );
+        // 4,096: what is left after the reserve and the full probes.
+        let f = fit_concurrency(Some(4096), 512, None, None, T3);
+        assert_eq!(f.connect_concurrency, 4096 - 64 - 512);
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        // No limit to respect: the cap.
+        let f = fit_concurrency(None, 512, None, None, T3);
+        assert_eq!(f.connect_concurrency, CONNECT_CONCURRENCY_MAX);
+    }
+
+    #[test]
+    fn an_explicit_value_over_the_limit_is_clamped_with_a_warning() {
+        let f = fit_concurrency(Some(20_000), 512, Some(30_000), None, T3);
+        assert_eq!(f.concurrency, 512);
+        assert_eq!(f.connect_concurrency, 20_000 - 64 - 512);
+        assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+        assert!(
+            f.warnings[0].contains("--connect-concurrency 30000"),
+            "{:?}",
+            f.warnings
+        );
+        // Within the limit, an explicit value is kept, above the default cap too.
+        let f = fit_concurrency(Some(65_536), 512, Some(40_000), None, T3);
+        assert_eq!((f.connect_concurrency, f.warnings.len()), (40_000, 0));
+        // A tiny limit: both shrink, each keeps at least one.
+        let f = fit_concurrency(Some(100), 1000, Some(1000), None, T3);
+        assert_eq!((f.concurrency, f.connect_concurrency), (18, 18));
+        assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+        let f = fit_concurrency(Some(10), 4, None, None, T3);
+        assert_eq!((f.concurrency, f.connect_concurrency), (1, 1));
+    }
+
+    #[test]
+    fn a_busy_connection_tracking_table_lowers_the_default_only() {
+        // Linux defaults: 262,144 entries, an unanswered SYN's entry lives 120 s. Half the
+        // free table, at one entry per connect timing out every 3 s: 131,062 x 3 / 120.
+        let table = Conntrack {
+            max: 262_144,
+            count: 20,
+            syn_sent_timeout_s: 120,
+        };
+        assert_eq!(table.pending_cap(T3), 3276);
+        let f = fit_concurrency(Some(20_000), 512, None, Some(&table), T3);
+        assert_eq!(f.connect_concurrency, 3276);
+        // A longer connect timeout means fewer new entries per second.
+        assert_eq!(table.pending_cap(Duration::from_secs(12)), 13_106);
+        // A full table still allows one.
+        let full = Conntrack {
+            count: 262_144,
+            ..table
+        };
+        assert_eq!(full.pending_cap(T3), 1);
+        // The user's explicit choice is not second-guessed.
+        let f = fit_concurrency(Some(20_000), 512, Some(8000), Some(&table), T3);
+        assert_eq!(f.connect_concurrency, 8000);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+        let soft = raise_nofile();
+        let (after, _) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+        if hard != rlimit::INFINITY {
+            assert_eq!(soft, Some(after));
+            assert_eq!(after, hard, "the soft limit is the hard limit now");
+        }
+    }
 }

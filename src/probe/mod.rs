@@ -101,6 +101,45 @@ enum Open {
     Tls(tls::TlsStream),
 }
 
+/// The first TCP connection of an endpoint, made on its own before the rest of the probe: the
+/// scheduler keeps many of these pending at once (`--connect-concurrency`) and gives only
+/// those that connected one of the `--concurrency` full-probe slots. It holds a socket and a
+/// few words, nothing of the probe's buffers.
+#[derive(Debug)]
+pub struct FirstConnect {
+    /// How long the connection took (the `--rate` pacer's wait included): the endpoint's
+    /// `--timeout` budget spent before its full probe starts.
+    spent: Duration,
+    result: Result<TcpStream, StageError>,
+}
+
+impl FirstConnect {
+    /// The failed connection's error (None when it connected).
+    pub fn error(&self) -> Option<&StageError> {
+        self.result.as_ref().err()
+    }
+
+    /// True when the connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Makes an endpoint's first TCP connection: waits for the `--rate` pacer, then connects,
+/// giving up after `--connect-timeout` (or `--timeout`, if shorter).
+pub async fn connect_first(addr: SocketAddr, opts: &ProbeOptions) -> FirstConnect {
+    let started = Instant::now();
+    if let Some(pacer) = &opts.pacer {
+        pacer.wait().await;
+    }
+    let deadline = started + opts.host_timeout;
+    let result = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await;
+    FirstConnect {
+        spent: started.elapsed(),
+        result,
+    }
+}
+
 /// Runs the connection plan against one address. `server_name` is the host name the user
 /// scanned (None for address targets).
 pub async fn probe_endpoint(
@@ -108,8 +147,26 @@ pub async fn probe_endpoint(
     server_name: Option<&str>,
     opts: &ProbeOptions,
 ) -> Observation {
-    let started = Instant::now();
-    let deadline = started + opts.host_timeout;
+    let first = connect_first(addr, opts).await;
+    probe_endpoint_with(addr, server_name, opts, first).await
+}
+
+/// Runs the connection plan against one address whose first connection is already made
+/// ([`connect_first`]): that connection (or its failure) is the plan's first. The endpoint's
+/// `--timeout` covers the first connection and the rest of the probe, not a wait between
+/// them, so the result does not depend on how long the scheduler held it.
+pub async fn probe_endpoint_with(
+    addr: SocketAddr,
+    server_name: Option<&str>,
+    opts: &ProbeOptions,
+    first: FirstConnect,
+) -> Observation {
+    // The endpoint's own clock: the first connection's time, then the time since now.
+    let resumed = Instant::now();
+    let spent = first.spent;
+    let elapsed = move || spent + resumed.elapsed();
+    let deadline = resumed + opts.host_timeout.saturating_sub(spent);
+    let mut first = Some(first.result);
     let plan = opts.plan();
     let mut obs = Observation::new(server_name, opts.tls.is_some());
     let mut open = Open::None;
@@ -121,14 +178,21 @@ pub async fn probe_endpoint(
             Step::Unattempted(purpose) => obs.unattempted.push(purpose),
             Step::Connect { request, purpose } => {
                 open = Open::None;
-                let (answer, confirm_header) =
-                    match connect_and_negotiate(addr, request, opts, deadline).await {
-                        Ok((stream, (answer, header))) => {
-                            open = Open::Tcp(stream);
-                            (Ok(answer), header)
-                        }
-                        Err(e) => (Err(e), None),
-                    };
+                let (answer, confirm_header) = match connect_and_negotiate(
+                    addr,
+                    request,
+                    opts,
+                    first.take(),
+                    deadline,
+                )
+                .await
+                {
+                    Ok((stream, (answer, header))) => {
+                        open = Open::Tcp(stream);
+                        (Ok(answer), header)
+                    }
+                    Err(e) => (Err(e), None),
+                };
                 obs.connections.push(Connection {
                     purpose,
                     request,
@@ -191,7 +255,7 @@ pub async fn probe_endpoint(
                     Open::Tls(session) => {
                         let mut leg = credssp_leg(session, client_version, until).await;
                         if let Ok(observed) = leg.as_mut() {
-                            observed.received_after = started.elapsed();
+                            observed.received_after = elapsed();
                         }
                         leg
                     }
@@ -204,7 +268,7 @@ pub async fn probe_endpoint(
         }
         obs.time_up = Instant::now() >= deadline;
     }
-    obs.elapsed = started.elapsed();
+    obs.elapsed = elapsed();
     obs
 }
 
@@ -215,19 +279,26 @@ fn record(obs: &mut Observation, f: impl FnOnce(&mut Connection)) {
     }
 }
 
-/// One new connection of the plan: waits for the `--rate` pacer, connects, and sends the X.224
-/// Connection Request for `kind` (the reply under the per-exchange deadline). An error is the
-/// failed connect; a negotiation failure is in the result.
+/// One new connection of the plan: waits for the `--rate` pacer, connects (or takes the
+/// connection already made, `made`), and sends the X.224 Connection Request for `kind` (the
+/// reply under the per-exchange deadline). An error is the failed connect; a negotiation
+/// failure is in the result.
 async fn connect_and_negotiate(
     addr: SocketAddr,
     kind: NegotiationKind,
     opts: &ProbeOptions,
+    made: Option<Result<TcpStream, StageError>>,
     deadline: Instant,
 ) -> Result<(TcpStream, (NegotiationResult, Option<ConfirmHeader>)), StageError> {
-    if let Some(pacer) = &opts.pacer {
-        pacer.wait().await;
-    }
-    let mut stream = io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await?;
+    let mut stream = match made {
+        Some(made) => made?,
+        None => {
+            if let Some(pacer) = &opts.pacer {
+                pacer.wait().await;
+            }
+            io::connect(addr, opts.source_ip, opts.connect_timeout, deadline).await?
+        }
+    };
     let until = exchange_deadline(deadline, opts.host_timeout);
     let result = negotiate(&mut stream, kind.requested(), None, until).await;
     Ok((stream, result))
