@@ -100,6 +100,7 @@ fn scan_pending(addrs: &[SocketAddr]) -> (usize, Vec<String>) {
         matrix: None,
         append: None,
         clients: Vec::new(),
+        rows: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
