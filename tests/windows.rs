@@ -658,6 +658,8 @@ fn windows_paths_for_input_and_output_files_and_identical_file_formats() {
             "-p",
             &port.to_string(),
             "--no-progress",
+            // Closed ports only: list them, so the CSV has rows whose line ends to check.
+            "--all-endpoints",
             "--client-profile",
             BUILT_IN_PROFILES,
         ]

@@ -366,10 +366,13 @@ fn finish_spool(spool: Spool, index: SortedRows, place: &Place) -> io::Result<()
                 return Ok(());
             }
             let sorting = with_suffix(path, ".sorting");
-            let mut src = File::open(partial)?;
-            let mut dst = BufWriter::new(File::create(&sorting)?);
-            index.copy_sorted(&mut src, &mut dst)?;
-            dst.into_inner().map_err(io::IntoInnerError::into_error)?;
+            {
+                let mut src = File::open(partial)?;
+                let mut dst = BufWriter::new(File::create(&sorting)?);
+                index.copy_sorted(&mut src, &mut dst)?;
+                dst.into_inner().map_err(io::IntoInnerError::into_error)?;
+                // Both closed before the rename: Windows cannot replace an open file.
+            }
             std::fs::rename(&sorting, partial)
         }
         (Spool::File(_), Place::Stdout) => Ok(()),
