@@ -398,26 +398,25 @@ fn shards_are_disjoint_and_cover_the_scan() {
     check_shards(&port, 3, "12345");
 }
 
+/// `rdpsweep scan 127.0.2.0/24 -p PORT --format jsonl EXTRA...` (a closed port) under the
+/// shell limits `ulimit`.
+#[cfg(unix)]
+fn scan_closed_24_under(ulimit: &str, port: &str, extra: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(r#"{ulimit} && exec "$0" "$@""#))
+        .arg(env!("CARGO_BIN_EXE_rdpsweep"))
+        .args(["scan", "127.0.2.0/24", "-p", port, "--format", "jsonl"])
+        .args(extra)
+        .output()
+        .expect("sh runs rdpsweep")
+}
+
 #[cfg(unix)]
 #[test]
 fn a_low_open_file_limit_shrinks_concurrency_instead_of_losing_endpoints() {
     let port = closed_port();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -n 100 && exec "$0" "$@""#)
-        .arg(env!("CARGO_BIN_EXE_rdpsweep"))
-        .args([
-            "scan",
-            "127.0.2.0/24",
-            "-p",
-            &port,
-            "--format",
-            "jsonl",
-            "--concurrency",
-            "1000",
-        ])
-        .output()
-        .expect("sh runs rdpsweep");
+    let out = scan_closed_24_under("ulimit -n 100", &port, &["--concurrency", "1000"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         stderr.contains("open-file limit 100 cannot cover --concurrency 1000"),
@@ -433,29 +432,13 @@ fn a_low_open_file_limit_shrinks_concurrency_instead_of_losing_endpoints() {
 #[test]
 fn a_low_soft_open_file_limit_is_raised_to_the_hard_limit() {
     let port = closed_port();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(r#"[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 3000 ] || exit 77; ulimit -Sn 100 && exec "$0" "$@""#)
-        .arg(env!("CARGO_BIN_EXE_rdpsweep"))
-        .args([
-            "scan",
-            "127.0.2.0/24",
-            "-p",
-            &port,
-            "--format",
-            "jsonl",
-            "--concurrency",
-            "1000",
-            "--connect-concurrency",
-            "1000",
-        ])
-        .output()
-        .expect("sh runs rdpsweep");
-    if out.status.code() == Some(77) {
-        eprintln!("skipped: the hard open-file limit is below 3,000");
-        return;
-    }
+    let out = scan_closed_24_under(
+        r#"hard=$(ulimit -Hn); { [ "$hard" = unlimited ] || [ "$hard" -ge 3000 ]; } || { echo "the hard open-file limit $hard is below 3,000: this test needs at least 3,000" >&2; exit 77; }; ulimit -Sn 100"#,
+        &port,
+        &["--concurrency", "1000", "--connect-concurrency", "1000"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(77), "{stderr}");
     assert!(
         !stderr.contains("open-file limit"),
         "the soft limit 100 was raised, nothing clamped: {stderr}"
