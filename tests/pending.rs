@@ -15,6 +15,7 @@
 
 #[path = "hostile/alloc.rs"]
 mod alloc;
+mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -32,41 +33,16 @@ static ALLOC: alloc::Counting = alloc::Counting;
 /// The budget per pending connect, heap bytes.
 const BUDGET_PER_PENDING: usize = 2048;
 
-/// `count` listeners on 127.0.6.x whose accept queues are full: every later SYN is dropped.
-/// Returns their addresses and what keeps them so (listeners and the queued connections).
-fn silent_listeners(
-    count: u8,
-) -> (
-    Vec<SocketAddr>,
-    Vec<std::net::TcpStream>,
-    Vec<tokio::net::TcpListener>,
-) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut addrs = Vec::new();
-        let mut fillers = Vec::new();
-        let mut listeners = Vec::new();
-        for h in 1..=count {
-            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-            socket
-                .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 6, h), 0)))
-                .expect("bind on loopback");
-            let listener = socket.listen(0).expect("listen with backlog 0");
-            let addr = listener.local_addr().expect("local address");
-            // On Linux an accept queue of backlog 0 holds one connection: fill it, never
-            // accept. (The scan's `filtered` statuses show the later SYNs were dropped.)
-            let filler = tokio::net::TcpStream::connect(addr)
-                .await
-                .expect("the first connection fills the queue");
-            fillers.push(filler.into_std().expect("std stream"));
-            addrs.push(addr);
-            listeners.push(listener);
-        }
-        (addrs, fillers, listeners)
-    })
+/// `count` listeners on 127.0.6.x whose accept queues are full (`support::Filtered`): every
+/// later SYN is dropped.
+fn silent_listeners(count: u8) -> (Vec<SocketAddr>, Vec<support::Filtered>) {
+    let listeners: Vec<support::Filtered> = (1..=count)
+        .map(|h| support::Filtered::start(Ipv4Addr::new(127, 0, 6, h)))
+        .collect();
+    (
+        listeners.iter().map(|f| SocketAddr::V4(f.addr)).collect(),
+        listeners,
+    )
 }
 
 /// Scans `addrs` with every first connect pending at once; returns the peak heap growth and
@@ -132,7 +108,7 @@ fn scan_pending(addrs: &[SocketAddr]) -> (usize, Vec<String>) {
 
 #[test]
 fn a_pending_connect_holds_no_probe_buffers() {
-    let (addrs, _fillers, _listeners) = silent_listeners(240);
+    let (addrs, _listeners) = silent_listeners(240);
     // Warm up once-per-process state (tracing, the resolver, lazy statics) outside the figures.
     let _ = scan_pending(&addrs[..8]);
     let (small, statuses_small) = scan_pending(&addrs[..40]);

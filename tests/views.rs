@@ -1,6 +1,6 @@
 //! The human-facing views of a real scan: `rdpsweep scan` of a mix of loopback endpoints that
 //! answer RDP (xrdp), answer something else (an HTTP server), accept and stay silent, refuse
-//! (closed, twice on one address) and drop SYNs (filtered), written as the table, CSV, matrix
+//! (closed, twice on one address) and drop SYNs (filtered: `support::Filtered`), written as the table, CSV, matrix
 //! CSV, workbook, HTML page and JSONL at once.
 //!
 //! Asserted: JSONL holds every endpoint; every human view lists the endpoints that answered,
@@ -14,60 +14,12 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::time::Duration;
 
-use support::{FakeListener, Variant, closed_port, loopback, rdpsweep, show, viewers};
+use support::{FakeListener, Filtered, Variant, closed_port, loopback, rdpsweep, show, viewers};
 
 const TAG: u8 = 140;
-
-/// A loopback endpoint whose SYNs go unanswered, as behind a firewall that drops them: a
-/// listener with a listen backlog of 0 that never accepts, whose accept queue is already
-/// full (Linux drops a SYN to a full accept queue, so the connect times out).
-struct Filtered {
-    addr: SocketAddrV4,
-    _fill: Vec<TcpStream>,
-    _listener: tokio::net::TcpListener,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Filtered {
-    fn start(ip: std::net::Ipv4Addr) -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("a tokio runtime");
-        let listener = rt.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-            socket
-                .bind(SocketAddr::from((ip, 0)))
-                .unwrap_or_else(|e| panic!("cannot bind {ip}:0: {e}"));
-            socket.listen(0).expect("listen with a backlog of 0")
-        });
-        let addr = match listener.local_addr().expect("its address") {
-            SocketAddr::V4(a) => a,
-            other => panic!("not IPv4: {other}"),
-        };
-        let mut fill = Vec::new();
-        for _ in 0..8 {
-            match TcpStream::connect_timeout(&addr.into(), Duration::from_millis(300)) {
-                Ok(s) => fill.push(s),
-                Err(_) => {
-                    return Self {
-                        addr,
-                        _fill: fill,
-                        _listener: listener,
-                        _rt: rt,
-                    };
-                }
-            }
-        }
-        panic!(
-            "{addr}: 8 connects to a listener with a full backlog of 0 all completed; this kernel does not drop SYNs to a full accept queue"
-        );
-    }
-}
 
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -76,7 +76,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub use certs::{CertPair, Certs};
-pub use net::{FakeListener, closed_port, endpoint, loopback};
+pub use net::{FakeListener, Filtered, closed_port, endpoint, loopback};
 pub use shadow::{FreerdpShadow, ShadowOptions};
 pub use x224::Confirm;
 pub use xrdp::{Xrdp, XrdpOptions};

@@ -198,3 +198,45 @@ fn serve(mut stream: TcpStream, behavior: FakeBehavior, stop: &AtomicBool) {
         }
     }
 }
+
+/// A loopback endpoint whose SYNs go unanswered, as behind a firewall that drops them, without
+/// privileges: a listener with a listen backlog of 0 that never accepts, whose accept queue is
+/// already full (on Linux a backlog-0 queue holds one connection, and a SYN to a full queue is
+/// dropped), so a connect waits for its timeout. Callers assert the `filtered` status they get.
+pub struct Filtered {
+    pub addr: SocketAddrV4,
+    _filler: TcpStream,
+    _listener: tokio::net::TcpListener,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Filtered {
+    pub fn start(ip: Ipv4Addr) -> Self {
+        assert!(ip.is_loopback(), "tests only bind 127.0.0.0/8, not {ip}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("a tokio runtime");
+        let (listener, addr, filler) = rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket
+                .bind(std::net::SocketAddr::from((ip, 0)))
+                .unwrap_or_else(|e| panic!("cannot bind {ip}:0: {e}"));
+            let listener = socket.listen(0).expect("listen with a backlog of 0");
+            let addr = match listener.local_addr().expect("its address") {
+                std::net::SocketAddr::V4(a) => a,
+                other => panic!("not IPv4: {other}"),
+            };
+            let filler = tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("the first connection fills the accept queue");
+            (listener, addr, filler.into_std().expect("a std stream"))
+        });
+        Self {
+            addr,
+            _filler: filler,
+            _listener: listener,
+            _rt: rt,
+        }
+    }
+}
